@@ -1,0 +1,131 @@
+//! The one place that names synchronization primitives.
+//!
+//! Under `--cfg loom` every atomic, lock, thread and cell here is loom's, so a
+//! `loom::model` explores the interleavings of the whole runtime; otherwise they
+//! are std's at zero cost. No other module may import `std::sync`,
+//! `std::thread` or `std::cell::UnsafeCell` directly.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+        Ordering,
+    };
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+
+    /// Threads: spawn, park, yield.
+    pub(crate) mod thread {
+        pub(crate) use std::thread::{
+            current, panicking, park, park_timeout, spawn, yield_now, Builder, JoinHandle, Thread,
+        };
+    }
+
+    /// A hint placed inside a busy-wait loop.
+    #[inline(always)]
+    pub(crate) fn spin_loop() {
+        std::hint::spin_loop();
+    }
+
+    /// `UnsafeCell` with loom's closure-based access API, so code is written once
+    /// for both std and loom.
+    #[derive(Debug)]
+    #[repr(transparent)]
+    pub(crate) struct UnsafeCell<T: ?Sized>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        /// Wraps a value.
+        #[inline(always)]
+        pub(crate) const fn new(value: T) -> Self {
+            Self(std::cell::UnsafeCell::new(value))
+        }
+
+        /// Unwraps the value.
+        #[allow(dead_code)]
+        #[inline(always)]
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner()
+        }
+    }
+
+    impl<T: ?Sized> UnsafeCell<T> {
+        /// Runs `f` with a shared raw pointer to the contents.
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Runs `f` with an exclusive raw pointer to the contents.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    pub(crate) use crossbeam_utils::CachePadded;
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+        Ordering,
+    };
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+    /// Loom's `Arc` has no weak references; the runtime only uses `Weak` where
+    /// loom never runs it.
+    #[allow(dead_code)]
+    pub(crate) type Weak<T> = std::sync::Weak<T>;
+
+    /// Threads: spawn, park, yield.
+    pub(crate) mod thread {
+        pub(crate) use loom::thread::{current, park, spawn, yield_now, Builder, JoinHandle, Thread};
+        pub(crate) use std::thread::panicking;
+
+        /// Loom has no clock: a timed park is a plain park, so a model must not
+        /// rely on the timeout to make progress.
+        pub(crate) fn park_timeout(_dur: std::time::Duration) {
+            park();
+        }
+    }
+
+    /// Inside loom a spin must yield, or the model would explore the spin forever.
+    #[inline(always)]
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+
+    /// Loom does not model cache lines; padding would only slow the model down.
+    #[derive(Debug, Default)]
+    pub(crate) struct CachePadded<T>(T);
+
+    impl<T> CachePadded<T> {
+        /// Wraps a value.
+        pub(crate) fn new(value: T) -> Self {
+            Self(value)
+        }
+    }
+
+    impl<T> std::ops::Deref for CachePadded<T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            &self.0
+        }
+    }
+
+    impl<T> std::ops::DerefMut for CachePadded<T> {
+        fn deref_mut(&mut self) -> &mut T {
+            &mut self.0
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub(crate) use imp::*;
+
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(loom)]
+pub(crate) use loom::thread_local;
