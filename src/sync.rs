@@ -8,15 +8,16 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::atomic::{
-        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
-        Ordering,
+        fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
     /// Threads: spawn, park, yield.
     pub(crate) mod thread {
+        /// How many threads can usefully run at once (no loom equivalent needed).
+        pub(crate) use std::thread::available_parallelism;
         pub(crate) use std::thread::{
-            current, panicking, park, park_timeout, spawn, yield_now, Builder, JoinHandle, Thread,
+            current, park, park_timeout, yield_now, Builder, JoinHandle, Thread,
         };
     }
 
@@ -68,19 +69,17 @@ mod imp {
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::atomic::{
-        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
-        Ordering,
+        fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
     pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-    /// Loom's `Arc` has no weak references; the runtime only uses `Weak` where
-    /// loom never runs it.
-    #[allow(dead_code)]
-    pub(crate) type Weak<T> = std::sync::Weak<T>;
-
     /// Threads: spawn, park, yield.
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{current, park, spawn, yield_now, Builder, JoinHandle, Thread};
+        pub(crate) use loom::thread::{
+            current, park, yield_now, Builder, JoinHandle, Thread,
+        };
+        /// Reads the machine, not shared state, so loom's model is unaffected.
+        pub(crate) use std::thread::available_parallelism;
         pub(crate) use std::thread::panicking;
 
         /// Loom has no clock: a timed park is a plain park, so a model must not
@@ -123,6 +122,11 @@ mod imp {
 
 #[allow(unused_imports)]
 pub(crate) use imp::*;
+
+/// Reference counting for immutable configuration (hooks, names) that no
+/// protocol synchronizes on; loom's `Arc` cannot hold `dyn Fn`, and loom need
+/// not see these.
+pub(crate) use std::sync::Arc as ConfigArc;
 
 #[cfg(not(loom))]
 pub(crate) use std::thread_local;

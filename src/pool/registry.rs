@@ -1,0 +1,345 @@
+//! The state a pool's workers and its handles share, and the ways work enters.
+
+use std::time::Duration;
+
+use crate::deque::Stealer;
+use crate::injector::{Injector, Priority};
+use crate::metrics::{Counters, PoolMetrics, WorkerMetrics};
+use crate::queue::Ring;
+use crate::sleep::Sleep;
+use crate::sync::thread::JoinHandle;
+use crate::sync::{
+    fence, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, Ordering,
+};
+
+use super::builder::{Overflow, PanicHandler, ThreadHook, ThreadNamer};
+use super::job::{JobRef, Mode, Panic};
+use super::worker::WorkerThread;
+
+/// Capacity of each worker's broadcast inbox.
+pub(crate) const INBOX_CAPACITY: usize = 64;
+
+/// Why the pool refused a job (the job itself is handed back beside this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Full,
+    ShutDown,
+}
+
+pub(crate) struct Config {
+    pub(crate) idle_spin: Duration,
+    pub(crate) overflow: Overflow,
+    pub(crate) thread_name: Option<ThreadNamer>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_thread_start: Option<ThreadHook>,
+    pub(crate) on_thread_exit: Option<ThreadHook>,
+    pub(crate) panic_handler: Option<PanicHandler>,
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) pin: Vec<Option<Vec<usize>>>,
+}
+
+pub(crate) struct Registry {
+    pub(crate) injector: Injector<JobRef>,
+    pub(crate) stealers: Box<[Stealer<JobRef>]>,
+    pub(crate) inboxes: Box<[Ring<JobRef>]>,
+    pub(crate) steal_orders: Box<[Box<[usize]>]>,
+    pub(crate) sleep: Sleep,
+    pub(crate) counters: Box<[CachePadded<Counters>]>,
+    pub(crate) config: Config,
+    /// Set once: no new outside work is admitted.
+    pub(crate) closing: AtomicBool,
+    /// Set when a bounded shutdown ran out of time: queued jobs are dropped.
+    pub(crate) aborting: AtomicBool,
+    /// Outside submissions between their `closing` check and their push.
+    admissions: CachePadded<AtomicUsize>,
+    /// Outside submitters blocked on a full injector.
+    blocked: CachePadded<AtomicUsize>,
+    room: Mutex<()>,
+    room_freed: Condvar,
+    /// Workers whose thread has left its loop for good.
+    exited: Mutex<usize>,
+    all_exited: Condvar,
+    pub(crate) threads: Mutex<Vec<Option<JoinHandle<()>>>>,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) restarts: AtomicU64,
+}
+
+impl Registry {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        injector: Injector<JobRef>,
+        stealers: Vec<Stealer<JobRef>>,
+        steal_orders: Vec<Vec<usize>>,
+        config: Config,
+    ) -> Self {
+        let n = stealers.len();
+        Self {
+            injector,
+            inboxes: (0..n)
+                .map(|_| Ring::new(INBOX_CAPACITY).expect("inbox capacity is valid"))
+                .collect(),
+            stealers: stealers.into_boxed_slice(),
+            steal_orders: steal_orders
+                .into_iter()
+                .map(Vec::into_boxed_slice)
+                .collect(),
+            sleep: Sleep::new(n),
+            counters: (0..n)
+                .map(|_| CachePadded::new(Counters::default()))
+                .collect(),
+            config,
+            closing: AtomicBool::new(false),
+            aborting: AtomicBool::new(false),
+            admissions: CachePadded::new(AtomicUsize::new(0)),
+            blocked: CachePadded::new(AtomicUsize::new(0)),
+            room: Mutex::new(()),
+            room_freed: Condvar::new(),
+            exited: Mutex::new(0),
+            all_exited: Condvar::new(),
+            threads: Mutex::new(Vec::new()),
+            cancelled: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn num_workers(&self) -> usize {
+        self.stealers.len()
+    }
+
+    /// Whether this registry is the pool of the worker running on this thread.
+    pub(crate) fn current_worker(&self) -> Option<&WorkerThread> {
+        WorkerThread::current().filter(|w| std::ptr::eq(w.registry(), self))
+    }
+
+    // ----- admission -----------------------------------------------------
+
+    /// Admits one outside submission, or refuses if the pool is closing. A
+    /// successful call must be paired with [`Registry::end_admission`].
+    pub(crate) fn begin_admission(&self) -> bool {
+        // SeqCst (with the load below): Dekker with `close`, which stores
+        // `closing` and then reads `admissions`.
+        self.admissions.fetch_add(1, Ordering::SeqCst);
+        if self.closing.load(Ordering::SeqCst) {
+            self.end_admission();
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn end_admission(&self) {
+        // SeqCst: a closing pool's workers wait for this count to reach zero.
+        if self.admissions.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.closing.load(Ordering::SeqCst)
+        {
+            self.sleep.wake_all();
+        }
+    }
+
+    /// True once no outside work can arrive any more: workers may exit when
+    /// they also find nothing to run.
+    pub(crate) fn drained_admissions(&self) -> bool {
+        self.closing.load(Ordering::SeqCst) && self.admissions.load(Ordering::SeqCst) == 0
+    }
+
+    /// Submits a job from outside the pool (or from another pool's worker),
+    /// applying `overflow` when its level is full. On refusal the job comes
+    /// back unexecuted.
+    pub(crate) fn inject(
+        &self,
+        priority: Priority,
+        job: JobRef,
+        overflow: Overflow,
+    ) -> Result<(), (JobRef, Refusal)> {
+        if !self.begin_admission() {
+            return Err((job, Refusal::ShutDown));
+        }
+        let result = match self.injector.push(priority, job) {
+            Ok(()) => {
+                self.sleep.notify_one();
+                Ok(())
+            }
+            Err(job) => match overflow {
+                Overflow::Reject => Err((job, Refusal::Full)),
+                Overflow::CallerRuns => {
+                    self.run_on_caller(job);
+                    Ok(())
+                }
+                Overflow::Block => {
+                    self.push_blocking(priority, job);
+                    Ok(())
+                }
+            },
+        };
+        self.end_admission();
+        result
+    }
+
+    /// Submits many jobs from outside with one wake-up decision. Stops at the
+    /// first job refused and returns it with the reason; later jobs are not
+    /// consumed from `jobs`.
+    pub(crate) fn inject_batch(
+        &self,
+        priority: Priority,
+        jobs: &mut dyn Iterator<Item = JobRef>,
+        overflow: Overflow,
+    ) -> Result<usize, (usize, JobRef, Refusal)> {
+        if !self.begin_admission() {
+            return match jobs.next() {
+                Some(job) => Err((0, job, Refusal::ShutDown)),
+                None => Ok(0),
+            };
+        }
+        let mut pushed = 0;
+        let mut refused = None;
+        for job in jobs {
+            match self.injector.push(priority, job) {
+                Ok(()) => pushed += 1,
+                Err(job) => match overflow {
+                    Overflow::Reject => {
+                        refused = Some(job);
+                        break;
+                    }
+                    Overflow::CallerRuns => {
+                        self.sleep.notify_many(pushed);
+                        self.run_on_caller(job);
+                    }
+                    Overflow::Block => {
+                        // The queue is full of this batch: get everyone working first.
+                        self.sleep.notify_many(self.num_workers());
+                        self.push_blocking(priority, job);
+                        pushed += 1;
+                    }
+                },
+            }
+        }
+        self.sleep.notify_many(pushed);
+        self.end_admission();
+        match refused {
+            Some(job) => Err((pushed, job, Refusal::Full)),
+            None => Ok(pushed),
+        }
+    }
+
+    fn run_on_caller(&self, job: JobRef) {
+        // SAFETY: the job was refused by every queue, so this is its one run.
+        if let Some(panic) = unsafe { job.execute(Mode::Run) } {
+            self.handle_panic(panic);
+        }
+    }
+
+    /// Waits for room at `priority`, then pushes. Workers wake us after a take
+    /// from the injector when `blocked` is non-zero.
+    pub(crate) fn push_blocking(&self, priority: Priority, mut job: JobRef) {
+        let mut guard = self.room.lock().unwrap_or_else(|e| e.into_inner());
+        // SeqCst, then the fence: Dekker with `room_was_freed`, which takes
+        // a job and then reads `blocked`.
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        loop {
+            match self.injector.push(priority, job) {
+                Ok(()) => break,
+                Err(back) => job = back,
+            }
+            // Make sure someone is draining the queue we wait on.
+            self.sleep.notify_one();
+            guard = self
+                .room_freed
+                .wait(guard)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        self.blocked.fetch_sub(1, Ordering::SeqCst);
+        drop(guard);
+        self.sleep.notify_one();
+    }
+
+    /// Called by a worker after it took a job from the injector.
+    #[inline]
+    pub(crate) fn room_was_freed(&self) {
+        // SeqCst fence: Dekker with `push_blocking` (see there).
+        fence(Ordering::SeqCst);
+        if self.blocked.load(Ordering::SeqCst) > 0 {
+            let _guard = self.room.lock().unwrap_or_else(|e| e.into_inner());
+            self.room_freed.notify_all();
+        }
+    }
+
+    // ----- running --------------------------------------------------------
+
+    pub(crate) fn handle_panic(&self, panic: Panic) {
+        if let Some(handler) = &self.config.panic_handler {
+            handler(panic);
+        }
+    }
+
+    /// Whether any queue holds work (a snapshot, for a worker's last look).
+    pub(crate) fn has_shared_work(&self) -> bool {
+        !self.injector.is_empty()
+            || self.stealers.iter().any(|s| !s.is_empty())
+            || self.inboxes.iter().any(|i| !i.is_empty())
+    }
+
+    // ----- shutdown -------------------------------------------------------
+
+    /// Stops admission and wakes every worker so that it drains and exits.
+    pub(crate) fn close(&self) {
+        // SeqCst: Dekker with `begin_admission`.
+        self.closing.store(true, Ordering::SeqCst);
+        self.sleep.wake_all();
+        // Blocked submitters were admitted; they wait for room, which the
+        // draining workers make.
+    }
+
+    pub(crate) fn worker_exited(&self) {
+        let mut exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        *exited += 1;
+        self.all_exited.notify_all();
+    }
+
+    /// Waits until every worker exited, or `timeout` passed; returns how many
+    /// have not exited.
+    pub(crate) fn wait_exited(&self, timeout: Option<Duration>) -> usize {
+        let n = self.num_workers();
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        let mut exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        while *exited < n {
+            match deadline {
+                None => {
+                    exited = self
+                        .all_exited
+                        .wait(exited)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                Some(deadline) => {
+                    let now = std::time::Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    exited = self
+                        .all_exited
+                        .wait_timeout(exited, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+        n - *exited
+    }
+
+    // ----- metrics --------------------------------------------------------
+
+    pub(crate) fn metrics(&self) -> PoolMetrics {
+        let workers = self
+            .counters
+            .iter()
+            .zip(self.stealers.iter())
+            .map(|(c, s)| WorkerMetrics::read(c, s.len()))
+            .collect();
+        PoolMetrics::new(
+            workers,
+            Priority::ALL.map(|p| self.injector.len_of(p)),
+            self.cancelled.load(Ordering::Relaxed),
+            self.sleep.sleeping(),
+            self.restarts.load(Ordering::Relaxed),
+        )
+    }
+}

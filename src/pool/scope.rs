@@ -1,0 +1,158 @@
+//! `scope`: tasks that may borrow from the caller's stack, all finished
+//! before the scope returns.
+
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::injector::Priority;
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
+
+use super::builder::Overflow;
+use super::job::{HeapJob, Latch, Panic};
+use super::latch::WorkerLatch;
+use super::registry::Registry;
+use super::worker::WorkerThread;
+
+/// A scope in which tasks borrowing from the enclosing stack frame can be
+/// spawned; see [`ThreadPool::scope`](crate::ThreadPool::scope).
+///
+/// ```
+/// let pool = weftpool::ThreadPool::builder().threads(2).build().unwrap();
+/// let mut parts = vec![0u64; 4];
+/// pool.scope(|s| {
+///     for (i, part) in parts.iter_mut().enumerate() {
+///         s.spawn(move |_| *part = (i as u64 + 1) * 10);
+///     }
+/// });
+/// assert_eq!(parts, [10, 20, 30, 40]);
+/// ```
+pub struct Scope<'scope> {
+    registry: Arc<Registry>,
+    /// Tasks not yet finished, plus one for the scope body.
+    pending: AtomicUsize,
+    latch: WorkerLatch,
+    panic: Mutex<Option<Panic>>,
+    /// Invariant in `'scope`, like `std::thread::Scope`.
+    _marker: PhantomData<&'scope mut &'scope ()>,
+}
+
+/// Lets a task find its scope; the scope outlives all its tasks.
+struct ScopePtr<'scope>(*const Scope<'scope>);
+
+// SAFETY: `Scope` is Sync (atomics, a mutex, and a latch that is Sync), and the
+// pointer stays valid until every task has called `task_done`.
+unsafe impl Send for ScopePtr<'_> {}
+
+/// Counts a task as done when dropped: after running, or when a timed-out
+/// shutdown discards it unrun, so the scope never waits forever.
+struct DoneGuard<'scope>(ScopePtr<'scope>);
+
+impl Drop for DoneGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the scope waits for this call before it returns.
+        unsafe { Scope::task_done(self.0 .0) };
+    }
+}
+
+impl<'scope> Scope<'scope> {
+    fn new(registry: &Arc<Registry>, owner: usize) -> Self {
+        Self {
+            registry: registry.clone(),
+            pending: AtomicUsize::new(1),
+            latch: WorkerLatch::new(owner, &registry.sleep),
+            panic: Mutex::new(None),
+            _marker: PhantomData,
+        }
+    }
+
+    /// Spawns a task that may borrow anything that outlives the scope. It
+    /// runs on the pool; the scope returns only after it finished.
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: FnOnce(&Scope<'scope>) + Send + 'scope,
+    {
+        // Relaxed: the increment is sequenced before the task is published
+        // (with Release) by the queue, so its decrement cannot come first.
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let guard = DoneGuard(ScopePtr(self));
+        let task = move || {
+            let guard = guard;
+            // SAFETY: the scope is alive until this task's guard drops.
+            let scope = unsafe { &*guard.0 .0 };
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(scope))) {
+                scope.record_panic(p);
+            }
+        };
+        // SAFETY: the task borrows only what outlives 'scope, and the scope
+        // does not return before the task's guard has dropped.
+        let job = unsafe { HeapJob::into_job_ref(task) };
+        match self.registry.current_worker() {
+            Some(worker) => worker.push(Priority::Normal, job),
+            None => {
+                if let Err((job, _)) = self.registry.inject(Priority::Normal, job, Overflow::Block)
+                {
+                    // The pool is shut down: run it here rather than lose it.
+                    // SAFETY: refused by the pool, so this is its only run.
+                    if let Some(p) = unsafe { job.execute(super::job::Mode::Run) } {
+                        self.record_panic(p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn record_panic(&self, panic: Panic) {
+        let mut slot = self.panic.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(panic);
+    }
+
+    /// # Safety
+    /// `this` must be alive; after the last task is done it may be freed.
+    unsafe fn task_done(this: *const Self) {
+        // SAFETY: alive until the count reaches zero, which is this call at
+        // the earliest; AcqRel: the last decrement sees every task's effects.
+        if unsafe { (*this).pending.fetch_sub(1, Ordering::AcqRel) } == 1 {
+            // SAFETY: the latch's `set` touches nothing after setting.
+            unsafe { WorkerLatch::set(&(*this).latch) };
+        }
+    }
+}
+
+/// Runs a scope on the current worker; its body's panic, or else the first
+/// task panic, resumes after every task finished.
+pub(crate) fn scope_on_worker<'scope, OP, R>(worker: &WorkerThread, op: OP) -> R
+where
+    OP: FnOnce(&Scope<'scope>) -> R,
+{
+    let scope = Scope::new(worker.registry_arc(), worker.index());
+    let result = panic::catch_unwind(AssertUnwindSafe(|| op(&scope)));
+    // SAFETY: the body's own count; the scope is alive (we wait below).
+    unsafe { Scope::task_done(&scope) };
+    worker.wait_until(&scope.latch);
+    finish(scope, result)
+}
+
+/// A scope on a thread outside a shut-down pool: the pool refuses every
+/// task, so each runs at once on the caller, and nothing is left to wait for.
+pub(crate) fn scope_detached<'scope, OP, R>(registry: &Arc<Registry>, op: OP) -> R
+where
+    OP: FnOnce(&Scope<'scope>) -> R,
+{
+    // Owner 0 is never woken: the latch is set before anyone could sleep on it.
+    let scope = Scope::new(registry, 0);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| op(&scope)));
+    // SAFETY: the body's own count; the scope is alive.
+    unsafe { Scope::task_done(&scope) };
+    while !scope.latch.probe() {
+        crate::sync::thread::yield_now();
+    }
+    finish(scope, result)
+}
+
+fn finish<R>(scope: Scope<'_>, result: std::thread::Result<R>) -> R {
+    let task_panic = scope.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (result, task_panic) {
+        (Err(p), _) | (Ok(_), Some(p)) => panic::resume_unwind(p),
+        (Ok(r), None) => r,
+    }
+}

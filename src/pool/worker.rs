@@ -1,0 +1,411 @@
+//! A worker thread: its loop, how it finds work, and how it waits without
+//! blocking (join, JoinHandle) by running other work meanwhile.
+//!
+//! Search order: own deque (LIFO, hot in cache), own broadcast inbox, the
+//! priority injectors (anti-starvation rule), then siblings' deques in the
+//! topology's nearest-first order.
+
+use std::cell::Cell;
+use std::ptr;
+use std::time::Instant;
+
+use crate::deque::{self, Steal};
+use crate::injector::Priority;
+use crate::metrics::Counters;
+use crate::sleep::Wake;
+use crate::sync::{thread, thread_local, Arc, Ordering};
+
+use super::job::{JobRef, Mode};
+use super::latch::WorkerLatch;
+use super::registry::Registry;
+
+thread_local! {
+    // Loom's thread_local! takes no `const` initializer.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
+}
+
+/// The state a worker thread keeps to itself.
+pub(crate) struct WorkerThread {
+    index: usize,
+    deque: deque::Worker<JobRef>,
+    registry: Arc<Registry>,
+}
+
+impl WorkerThread {
+    pub(crate) fn new(index: usize, deque: deque::Worker<JobRef>, registry: Arc<Registry>) -> Self {
+        Self {
+            index,
+            deque,
+            registry,
+        }
+    }
+
+    /// The worker running on this thread, if any.
+    pub(crate) fn current() -> Option<&'static WorkerThread> {
+        let ptr = CURRENT.with(Cell::get);
+        // SAFETY: CURRENT is non-null only while `run_thread` is executing on
+        // this thread with the WorkerThread alive in its frame; anything that
+        // can observe the pointer runs inside that frame.
+        unsafe { ptr.as_ref() }
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub(crate) fn registry_arc(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.registry.counters[self.index]
+    }
+
+    // ----- the thread -----------------------------------------------------
+
+    /// The body of a worker thread: hooks, pinning, the loop, and restarts.
+    pub(crate) fn run_thread(self) {
+        let registry = self.registry.clone();
+        let index = self.index;
+        #[cfg(not(loom))]
+        if let Some(cpus) = &registry.config.pin[index] {
+            if crate::topology::pin_current_thread(cpus).is_err() {
+                self.counters().bump(&self.counters().pin_failures);
+            }
+        }
+        CURRENT.with(|c| c.set(&self));
+        if let Some(hook) = &registry.config.on_thread_start {
+            if let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index)))
+            {
+                registry.handle_panic(panic);
+            }
+        }
+        // A panic escaping the task boundary (a panicking panic handler) must
+        // not lose the worker: it resumes its loop with the same deque.
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.main_loop())).is_err() {
+            // Relaxed: a statistic.
+            registry.restarts.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(hook) = &registry.config.on_thread_exit {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index)));
+        }
+        CURRENT.with(|c| c.set(ptr::null()));
+        drop(self);
+        registry.worker_exited();
+    }
+
+    fn main_loop(&self) {
+        let mut searching = false;
+        loop {
+            if let Some(job) = self.find_work(&mut searching) {
+                self.execute(job);
+                continue;
+            }
+            if self.registry.drained_admissions() && !self.has_work() {
+                if searching {
+                    self.stop_searching();
+                }
+                return;
+            }
+            self.counters().bump(&self.counters().parks);
+            let wake = self.registry.sleep.park(self.index, searching, || {
+                self.has_work() || self.registry.drained_admissions()
+            });
+            searching = wake == Wake::Searching;
+        }
+    }
+
+    // ----- finding work ---------------------------------------------------
+
+    /// Own deque first; then, searching (if allowed) for up to the idle-spin
+    /// window, the shared queues.
+    fn find_work(&self, searching: &mut bool) -> Option<JobRef> {
+        if let Some(job) = self.deque.pop() {
+            self.counters().bump(&self.counters().local_pops);
+            return Some(job);
+        }
+        if !*searching {
+            *searching = self.registry.sleep.try_begin_search();
+        }
+        let mut spin = Spin::new(self.registry.config.idle_spin);
+        loop {
+            if let Some(job) = self.find_shared_work() {
+                if *searching {
+                    *searching = false;
+                    self.stop_searching();
+                }
+                return Some(job);
+            }
+            if !*searching || !spin.again() || self.registry.drained_admissions() {
+                return None;
+            }
+        }
+    }
+
+    /// Leaves the searching state; the last searcher wakes another worker, as
+    /// submitters skipped waking anyone while it searched.
+    fn stop_searching(&self) {
+        if self.registry.sleep.end_search() {
+            self.registry.sleep.notify_one();
+        }
+    }
+
+    fn find_shared_work(&self) -> Option<JobRef> {
+        let registry = &*self.registry;
+        if let Some(job) = registry.inboxes[self.index].pop() {
+            return Some(job);
+        }
+        if let Some(job) = registry.injector.pop() {
+            self.counters().bump(&self.counters().injector_pops);
+            registry.room_was_freed();
+            return Some(job);
+        }
+        self.steal()
+    }
+
+    fn steal(&self) -> Option<JobRef> {
+        let registry = &*self.registry;
+        // A few passes: `Retry` means a victim was busy, not empty.
+        for _ in 0..4 {
+            let mut retry = false;
+            for &victim in registry.steal_orders[self.index].iter() {
+                match registry.stealers[victim].steal_batch_and_pop(&self.deque) {
+                    Steal::Success(job) => {
+                        self.counters().bump(&self.counters().stolen);
+                        return Some(job);
+                    }
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+            crate::sync::spin_loop();
+        }
+        None
+    }
+
+    fn has_work(&self) -> bool {
+        !self.deque.is_empty() || self.registry.has_shared_work()
+    }
+
+    // ----- running --------------------------------------------------------
+
+    pub(crate) fn execute(&self, job: JobRef) {
+        // Relaxed: a late view only delays cancellation by one job.
+        let mode = if self.registry.aborting.load(Ordering::Relaxed) {
+            Mode::Cancel
+        } else {
+            Mode::Run
+        };
+        // SAFETY: every JobRef in the pool's queues is executed exactly once:
+        // it was taken out of its queue by this thread.
+        let panic = unsafe { job.execute(mode) };
+        let counters = self.counters();
+        match mode {
+            Mode::Run => counters.bump(&counters.executed),
+            // Relaxed: a statistic.
+            Mode::Cancel => {
+                self.registry.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(panic) = panic {
+            counters.bump(&counters.panicked);
+            self.registry.handle_panic(panic);
+        }
+    }
+
+    /// Pushes a job spawned by a task running on this worker. Normal priority
+    /// goes to the own deque (no shared write); a full deque moves half of
+    /// itself to the injector; other priorities go to the injector. A worker
+    /// never blocks on a full queue: if nothing has room, it runs the job now.
+    pub(crate) fn push(&self, priority: Priority, job: JobRef) {
+        let job = if priority == Priority::Normal {
+            match self.deque.push(job) {
+                Ok(()) => {
+                    self.registry.sleep.notify_one();
+                    return;
+                }
+                Err(job) => {
+                    self.spill_half();
+                    match self.deque.push(job) {
+                        Ok(()) => {
+                            self.registry.sleep.notify_one();
+                            return;
+                        }
+                        Err(job) => job,
+                    }
+                }
+            }
+        } else {
+            job
+        };
+        match self.registry.injector.push(priority, job) {
+            Ok(()) => self.registry.sleep.notify_one(),
+            Err(job) => self.execute(job),
+        }
+    }
+
+    /// Like `push`, but hands the job back instead of running it when no
+    /// queue has room (`try_spawn`, `Overflow::Reject`).
+    pub(crate) fn try_push(&self, priority: Priority, job: JobRef) -> Result<(), JobRef> {
+        let job = if priority == Priority::Normal {
+            match self.deque.push(job) {
+                Ok(()) => {
+                    self.registry.sleep.notify_one();
+                    return Ok(());
+                }
+                Err(job) => job,
+            }
+        } else {
+            job
+        };
+        self.registry.injector.push(priority, job)?;
+        self.registry.sleep.notify_one();
+        Ok(())
+    }
+
+    /// Moves the older half of the own deque to the injector (as Normal work).
+    fn spill_half(&self) {
+        let stealer = &self.registry.stealers[self.index];
+        for _ in 0..self.deque.len() / 2 {
+            let job = match stealer.steal() {
+                Steal::Success(job) => job,
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            };
+            if let Err(job) = self.registry.injector.push(Priority::Normal, job) {
+                // The injector is full too: run it here rather than lose it.
+                self.execute(job);
+                break;
+            }
+        }
+        self.registry.sleep.notify_many(2);
+    }
+
+    // ----- waiting without blocking ------------------------------------------
+
+    /// Pushes `job` for `join`; false if the deque is full (run it inline).
+    pub(crate) fn push_for_join(&self, job: JobRef) -> bool {
+        match self.deque.push(job) {
+            Ok(()) => {
+                self.registry.sleep.notify_one();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Pops the own deque (for `join`'s pop-back).
+    pub(crate) fn pop_local(&self) -> Option<JobRef> {
+        self.deque.pop()
+    }
+
+    /// Runs other work until `latch` is set; sleeps through the pool's sleep
+    /// protocol when there is nothing to do.
+    pub(crate) fn wait_until(&self, latch: &WorkerLatch) {
+        self.wait_until_with(|| latch.probe(), || latch.prepare_sleep());
+    }
+
+    /// The general waiting loop: `done` says when to stop; `prepare_sleep`
+    /// registers the wish to be woken and returns false if already done.
+    pub(crate) fn wait_until_with(
+        &self,
+        done: impl Fn() -> bool,
+        prepare_sleep: impl Fn() -> bool,
+    ) {
+        let mut searching = false;
+        loop {
+            if done() {
+                break;
+            }
+            if let Some(job) = self.deque.pop() {
+                self.execute(job);
+                continue;
+            }
+            if !searching {
+                searching = self.registry.sleep.try_begin_search();
+            }
+            let mut spin = Spin::new(self.registry.config.idle_spin);
+            let mut found = None;
+            while found.is_none() && !done() {
+                found = self.find_shared_work();
+                if found.is_none() && !spin.again() {
+                    break;
+                }
+            }
+            if let Some(job) = found {
+                if searching {
+                    searching = false;
+                    self.stop_searching();
+                }
+                self.execute(job);
+                continue;
+            }
+            if done() || !prepare_sleep() {
+                break;
+            }
+            self.counters().bump(&self.counters().parks);
+            let wake = self
+                .registry
+                .sleep
+                .park(self.index, searching, || done() || self.has_work());
+            searching = wake == Wake::Searching;
+        }
+        if searching {
+            self.stop_searching();
+        }
+    }
+}
+
+/// Bounds an idle search by time: cheap spins first, then yields, checking
+/// the clock only now and then.
+struct Spin {
+    window: std::time::Duration,
+    start: Option<Instant>,
+    rounds: u32,
+}
+
+impl Spin {
+    fn new(window: std::time::Duration) -> Self {
+        Self {
+            window,
+            start: None,
+            rounds: 0,
+        }
+    }
+
+    /// Waits a little; false once the window is over.
+    fn again(&mut self) -> bool {
+        if cfg!(loom) {
+            // No clock under loom: one extra look, then give up.
+            self.rounds += 1;
+            return self.rounds < 2;
+        }
+        if self.window.is_zero() {
+            return false;
+        }
+        self.rounds = self.rounds.wrapping_add(1);
+        if self.rounds < 16 {
+            for _ in 0..(1 << self.rounds.min(6)) {
+                crate::sync::spin_loop();
+            }
+        } else {
+            thread::yield_now();
+        }
+        if self.rounds % 8 == 0 {
+            let start = *self.start.get_or_insert_with(Instant::now);
+            if start.elapsed() >= self.window {
+                return false;
+            }
+        }
+        true
+    }
+}

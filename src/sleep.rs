@@ -1,0 +1,237 @@
+//! How idle workers go to sleep and how new work wakes exactly one of them.
+//!
+//! One atomic word counts the workers that are *awake* (not parked) and, among
+//! them, the ones *searching* for work. The rules:
+//!
+//! - A submitter publishes its task, then (after a `SeqCst` fence) reads the
+//!   word: if a worker is searching, or every worker is awake, it does nothing;
+//!   otherwise it wakes one sleeper, which starts out searching.
+//! - At most half of the workers search at once ([`Sleep::try_begin_search`]).
+//! - A searcher that finds work stops searching; if it was the last searcher it
+//!   wakes another sleeper, since where there was one task there may be more.
+//! - A worker going to sleep first registers in the sleeper list and leaves the
+//!   awake count (both under the list's lock), *then* checks every queue once
+//!   more. Against a submitter that pushes, fences, then reads the word, this
+//!   is Dekker's pattern: either the submitter sees the worker leaving (and
+//!   wakes it from the list) or the worker's last look sees the task.
+//!
+//! The lock is only taken on the slow paths: going to sleep and waking a
+//! sleeper. A submitter whose pool is busy pays one fence and one load.
+
+use crate::sync::thread::{self, Thread};
+use crate::sync::{fence, AtomicU8, AtomicUsize, CachePadded, Mutex, Ordering};
+
+const SEARCHING_ONE: usize = 1;
+const AWAKE_ONE: usize = 1 << 16;
+const COUNT_MASK: usize = AWAKE_ONE - 1;
+
+/// The most workers the packed word can count.
+pub(crate) const MAX_WORKERS: usize = COUNT_MASK;
+
+/// Why a parked worker woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Woken by new work: the worker counts as searching.
+    Searching,
+    /// Woken for another reason (a latch it waits on, shutdown, its own last
+    /// look found something): not searching.
+    Plain,
+}
+
+const NOT_NOTIFIED: u8 = 0;
+const NOTIFIED_SEARCHING: u8 = 1;
+const NOTIFIED_PLAIN: u8 = 2;
+
+struct Sleeper {
+    index: usize,
+    thread: Thread,
+}
+
+pub(crate) struct Sleep {
+    /// Awake workers in the high half, searching workers in the low half.
+    state: CachePadded<AtomicUsize>,
+    sleepers: Mutex<Vec<Sleeper>>,
+    /// Per worker: why it was woken, set by the waker before it unparks.
+    notified: Box<[CachePadded<AtomicU8>]>,
+    workers: usize,
+}
+
+impl Sleep {
+    pub(crate) fn new(workers: usize) -> Self {
+        debug_assert!(workers <= MAX_WORKERS);
+        Self {
+            state: CachePadded::new(AtomicUsize::new(workers * AWAKE_ONE)),
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            notified: (0..workers)
+                .map(|_| CachePadded::new(AtomicU8::new(NOT_NOTIFIED)))
+                .collect(),
+            workers,
+        }
+    }
+
+    fn searching(state: usize) -> usize {
+        state & COUNT_MASK
+    }
+
+    fn awake(state: usize) -> usize {
+        state >> 16
+    }
+
+    /// Lets a worker start searching unless half of them already are.
+    pub(crate) fn try_begin_search(&self) -> bool {
+        // Relaxed: the count only throttles searching; no data hangs on it.
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if 2 * Self::searching(state) >= self.workers.max(2) {
+                return false;
+            }
+            // SeqCst: a submitter that reads the word after its fence must see
+            // this searcher, since it relies on it instead of waking anyone.
+            match self.state.compare_exchange_weak(
+                state,
+                state + SEARCHING_ONE,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Ends a search that found work; true if this was the last searcher, in
+    /// which case the caller wakes another worker.
+    pub(crate) fn end_search(&self) -> bool {
+        // SeqCst: part of the Dekker pair with submitters (see the module docs).
+        let prev = self.state.fetch_sub(SEARCHING_ONE, Ordering::SeqCst);
+        debug_assert!(Self::searching(prev) > 0);
+        Self::searching(prev) == 1
+    }
+
+    /// Called by a submitter after publishing work: wakes one sleeper unless a
+    /// worker is searching or every worker is awake.
+    #[inline]
+    pub(crate) fn notify_one(&self) {
+        // SeqCst fence: orders the caller's publication of work before the read
+        // of the word (Dekker with `park`'s leave-then-look).
+        fence(Ordering::SeqCst);
+        let state = self.state.load(Ordering::SeqCst);
+        if Self::searching(state) > 0 || Self::awake(state) == self.workers {
+            return;
+        }
+        self.wake_sleepers(1);
+    }
+
+    /// Wakes up to `count` sleepers for a batch of new work (one decision).
+    pub(crate) fn notify_many(&self, count: usize) {
+        fence(Ordering::SeqCst);
+        let state = self.state.load(Ordering::SeqCst);
+        if Self::awake(state) == self.workers || count == 0 {
+            return;
+        }
+        let idle_searchers = Self::searching(state);
+        if count <= idle_searchers {
+            return;
+        }
+        self.wake_sleepers(count - idle_searchers);
+    }
+
+    fn wake_sleepers(&self, count: usize) {
+        let mut woken = Vec::new();
+        {
+            let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            for _ in 0..count {
+                // Re-check under the lock: a worker may have started searching
+                // since the first look, and then it will find the work.
+                if count == 1 && Self::searching(self.state.load(Ordering::SeqCst)) > 0 {
+                    break;
+                }
+                let Some(sleeper) = sleepers.pop() else { break };
+                // SeqCst: the woken worker counts as awake and searching before
+                // anyone else reads the word.
+                self.state
+                    .fetch_add(AWAKE_ONE + SEARCHING_ONE, Ordering::SeqCst);
+                woken.push(sleeper);
+            }
+        }
+        for sleeper in woken {
+            self.unpark(sleeper, NOTIFIED_SEARCHING);
+        }
+    }
+
+    /// Wakes one particular worker if it is asleep (it waits on a latch that
+    /// was just set). A worker not in the list is awake or about to look again.
+    pub(crate) fn wake_worker(&self, index: usize) {
+        let sleeper = {
+            let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(pos) = sleepers.iter().position(|s| s.index == index) else {
+                return;
+            };
+            // SeqCst: as in `wake_sleepers`.
+            self.state.fetch_add(AWAKE_ONE, Ordering::SeqCst);
+            sleepers.swap_remove(pos)
+        };
+        self.unpark(sleeper, NOTIFIED_PLAIN);
+    }
+
+    /// Wakes every sleeper (shutdown).
+    pub(crate) fn wake_all(&self) {
+        let all: Vec<Sleeper> = {
+            let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            // SeqCst: as in `wake_sleepers`.
+            self.state
+                .fetch_add(AWAKE_ONE * sleepers.len(), Ordering::SeqCst);
+            sleepers.drain(..).collect()
+        };
+        for sleeper in all {
+            self.unpark(sleeper, NOTIFIED_PLAIN);
+        }
+    }
+
+    fn unpark(&self, sleeper: Sleeper, why: u8) {
+        // Release: the worker's Acquire swap sees everything done before waking it.
+        self.notified[sleeper.index].store(why, Ordering::Release);
+        sleeper.thread.unpark();
+    }
+
+    /// Puts worker `index` to sleep until it is woken. `last_look` runs after
+    /// the worker has left the awake count and must return true if there is
+    /// anything to do (work in any queue, a latch set, shutdown); then the
+    /// worker does not sleep.
+    pub(crate) fn park(&self, index: usize, searching: bool, last_look: impl Fn() -> bool) -> Wake {
+        {
+            let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            sleepers.push(Sleeper {
+                index,
+                thread: thread::current(),
+            });
+            let leave = AWAKE_ONE + if searching { SEARCHING_ONE } else { 0 };
+            // SeqCst: the leaving half of the Dekker pair (see the module docs).
+            self.state.fetch_sub(leave, Ordering::SeqCst);
+        }
+        if last_look() {
+            let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(pos) = sleepers.iter().position(|s| s.index == index) {
+                sleepers.swap_remove(pos);
+                // SeqCst: rejoin the awake count before anyone reads it again.
+                self.state.fetch_add(AWAKE_ONE, Ordering::SeqCst);
+                return Wake::Plain;
+            }
+            // Someone took us off the list and is about to unpark us: take
+            // that notification below, so it is not left for a later park.
+        }
+        loop {
+            // Acquire: pairs with the waker's Release store in `unpark`.
+            match self.notified[index].swap(NOT_NOTIFIED, Ordering::Acquire) {
+                NOT_NOTIFIED => thread::park(),
+                NOTIFIED_SEARCHING => return Wake::Searching,
+                _ => return Wake::Plain,
+            }
+        }
+    }
+
+    /// How many workers are parked (a snapshot, for metrics and tests).
+    pub(crate) fn sleeping(&self) -> usize {
+        self.workers - Self::awake(self.state.load(Ordering::SeqCst))
+    }
+}
