@@ -87,6 +87,8 @@ pub struct PoolMetrics {
     pub sleeping: usize,
     /// Times a worker loop resumed after a panic escaped the task boundary.
     pub worker_restarts: u64,
+    /// Times the panic handler itself panicked (contained; the worker goes on).
+    pub handler_panics: u64,
 }
 
 impl PoolMetrics {
@@ -96,6 +98,7 @@ impl PoolMetrics {
         cancelled: u64,
         sleeping: usize,
         worker_restarts: u64,
+        handler_panics: u64,
     ) -> Self {
         Self {
             workers,
@@ -103,6 +106,7 @@ impl PoolMetrics {
             cancelled,
             sleeping,
             worker_restarts,
+            handler_panics,
         }
     }
 

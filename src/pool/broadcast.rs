@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::error::ShutdownError;
 use crate::sync::{thread, AtomicUsize, Mutex, Ordering};
 
-use super::job::{HeapJob, Latch, Panic};
+use super::job::{HeapJob, Latch, MustRun, Panic};
 use super::latch::{LockLatch, WorkerLatch};
 use super::registry::Registry;
 
@@ -28,8 +28,7 @@ struct BroadcastPtr<'a, OP, R, L>(*const Broadcast<'a, OP, R, L>);
 // because the caller waits for the countdown.
 unsafe impl<OP: Sync, R: Send, L: Sync> Send for BroadcastPtr<'_, OP, R, L> {}
 
-/// Counts the job done when dropped: after running, or when discarded by a
-/// timed-out shutdown, so the caller never waits forever.
+/// Counts the job done when dropped, after it ran (or panicked).
 struct Countdown<'a, OP, R, L: Latch>(BroadcastPtr<'a, OP, R, L>);
 
 impl<OP, R, L: Latch> Drop for Countdown<'_, OP, R, L> {
@@ -106,7 +105,7 @@ where
             }
         };
         // SAFETY: the job borrows `state` and `op`, which outlive it (we wait).
-        let mut job = unsafe { HeapJob::into_job_ref(task) };
+        let mut job = unsafe { HeapJob::into_job_ref(MustRun(task)) };
         // The inbox only fills when many broadcasts overlap: wait for room.
         while let Err(back) = registry.inboxes[index].push(job) {
             job = back;

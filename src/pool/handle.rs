@@ -146,19 +146,22 @@ impl<F, T> HandleTask<F, T> {
 }
 
 impl<F: FnOnce() -> T + Send, T: Send> Runnable for HandleTask<F, T> {
-    fn run(self) {
+    fn run(self) -> bool {
         let HandleTask { func, mut cell } = self;
-        let Some(cell) = cell.0.take() else { return };
+        let Some(cell) = cell.0.take() else {
+            return false;
+        };
         // AcqRel: wins the task against `cancel`; losing means it was cancelled.
         if cell
             .state
             .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return;
+            return false;
         }
         let result = panic::catch_unwind(AssertUnwindSafe(func)).map_err(TaskError::Panicked);
         cell.finish(DONE, Some(result));
+        true
     }
 }
 

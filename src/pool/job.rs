@@ -21,11 +21,23 @@ pub(crate) enum Mode {
 /// A panic payload that escaped a fire-and-forget job.
 pub(crate) type Panic = Box<dyn Any + Send + 'static>;
 
+/// What executing a job did.
+pub(crate) enum Outcome {
+    /// The work ran to completion.
+    Ran,
+    /// The work ran and panicked; the payload is for the panic handler.
+    Panicked(Panic),
+    /// Dropped unrun because the pool was aborting.
+    Cancelled,
+    /// Nothing to do: the task had been cancelled through its handle.
+    Skipped,
+}
+
 /// A pointer to a job and the function that executes it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct JobRef {
     data: *const (),
-    execute: unsafe fn(*const (), Mode) -> Option<Panic>,
+    execute: unsafe fn(*const (), Mode) -> Outcome,
 }
 
 // SAFETY: a JobRef is only created for jobs whose contents are `Send` (heap
@@ -40,13 +52,14 @@ impl JobRef {
         std::ptr::eq(self.data, other.data)
     }
 
-    /// Runs (or cancels) the job; returns the panic of a fire-and-forget job.
+    /// Runs (or cancels) the job. Never unwinds: panics of the work are
+    /// caught and returned (fire-and-forget) or stored for the waiter.
     ///
     /// # Safety
     /// Each `JobRef` must be executed exactly once, and the job it points to
     /// must still be alive.
     #[inline]
-    pub(crate) unsafe fn execute(self, mode: Mode) -> Option<Panic> {
+    pub(crate) unsafe fn execute(self, mode: Mode) -> Outcome {
         // SAFETY: forwarded to the caller's contract.
         unsafe { (self.execute)(self.data, mode) }
     }
@@ -54,15 +67,34 @@ impl JobRef {
 
 /// Work a heap job can carry: a plain closure, or a closure with a handle.
 pub(crate) trait Runnable: Send {
-    /// Runs the work.
-    fn run(self);
+    /// Runs the work; false if there was nothing to run (cancelled earlier).
+    fn run(self) -> bool;
+
+    /// Whether a timed-out shutdown may drop this work unrun.
+    const CANCELLABLE: bool = true;
 }
 
 impl<F: FnOnce() + Send> Runnable for F {
     #[inline]
-    fn run(self) {
-        self()
+    fn run(self) -> bool {
+        self();
+        true
     }
+}
+
+/// Work that a waiting caller depends on (scope and broadcast tasks): it runs
+/// even while a timed-out shutdown discards everything else, because its
+/// caller is blocked on it and it may borrow the caller's frame.
+pub(crate) struct MustRun<F>(pub(crate) F);
+
+impl<F: FnOnce() + Send> Runnable for MustRun<F> {
+    #[inline]
+    fn run(self) -> bool {
+        (self.0)();
+        true
+    }
+
+    const CANCELLABLE: bool = false;
 }
 
 /// A boxed task run at most once; it owns itself once enqueued.
@@ -96,13 +128,19 @@ impl<F: Runnable> HeapJob<F> {
         unsafe { Box::from_raw(job.data as *mut HeapJob<F>) }.func
     }
 
-    unsafe fn execute(data: *const (), mode: Mode) -> Option<Panic> {
+    unsafe fn execute(data: *const (), mode: Mode) -> Outcome {
         // SAFETY: `data` came from `into_job_ref` and, by `JobRef::execute`'s
         // contract, is executed once: we own the box now.
         let job = unsafe { Box::from_raw(data as *mut HeapJob<F>) };
-        match mode {
-            Mode::Run => panic::catch_unwind(AssertUnwindSafe(move || job.func.run())).err(),
-            Mode::Cancel => None,
+        if mode == Mode::Cancel && F::CANCELLABLE {
+            // Dropping the work may itself panic (a user Drop impl).
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(job)));
+            return Outcome::Cancelled;
+        }
+        match panic::catch_unwind(AssertUnwindSafe(move || job.func.run())) {
+            Ok(true) => Outcome::Ran,
+            Ok(false) => Outcome::Skipped,
+            Err(p) => Outcome::Panicked(p),
         }
     }
 }
@@ -175,11 +213,12 @@ impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
         }
     }
 
-    unsafe fn execute(data: *const (), mode: Mode) -> Option<Panic> {
+    /// Stack jobs always run, whatever the mode: their owner is blocked on
+    /// them and they live in its frame.
+    unsafe fn execute(data: *const (), _mode: Mode) -> Outcome {
         // SAFETY: `data` points at a live StackJob: its owner waits for the
         // latch before leaving the frame.
         let this = unsafe { &*(data as *const Self) };
-        debug_assert_eq!(mode, Mode::Run, "stack jobs are never cancelled");
         let func = this.func.with_mut(|f| {
             // SAFETY: this JobRef is executed once; the owner no longer
             // touches `func` once the job is in a queue and was stolen.
@@ -196,6 +235,6 @@ impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
         });
         // SAFETY: the last use of `this`.
         unsafe { L::set(&this.latch) };
-        None
+        Outcome::Ran
     }
 }

@@ -13,7 +13,7 @@ use crate::sync::{
 };
 
 use super::builder::{Overflow, PanicHandler, ThreadHook, ThreadNamer};
-use super::job::{JobRef, Mode, Panic};
+use super::job::{JobRef, Mode, Outcome, Panic};
 use super::worker::WorkerThread;
 
 /// Capacity of each worker's broadcast inbox.
@@ -45,6 +45,8 @@ pub(crate) struct Registry {
     pub(crate) steal_orders: Box<[Box<[usize]>]>,
     pub(crate) sleep: Sleep,
     pub(crate) counters: Box<[CachePadded<Counters>]>,
+    /// Per worker: a sibling found nothing to steal and asks it to share.
+    pub(crate) share_requests: Box<[CachePadded<AtomicBool>]>,
     pub(crate) config: Config,
     /// Set once: no new outside work is admitted.
     pub(crate) closing: AtomicBool,
@@ -62,6 +64,7 @@ pub(crate) struct Registry {
     pub(crate) threads: Mutex<Vec<Option<JoinHandle<()>>>>,
     pub(crate) cancelled: AtomicU64,
     pub(crate) restarts: AtomicU64,
+    pub(crate) handler_panics: AtomicU64,
 }
 
 impl Registry {
@@ -87,6 +90,9 @@ impl Registry {
             counters: (0..n)
                 .map(|_| CachePadded::new(Counters::default()))
                 .collect(),
+            share_requests: (0..n)
+                .map(|_| CachePadded::new(AtomicBool::new(false)))
+                .collect(),
             config,
             closing: AtomicBool::new(false),
             aborting: AtomicBool::new(false),
@@ -99,6 +105,7 @@ impl Registry {
             threads: Mutex::new(Vec::new()),
             cancelled: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            handler_panics: AtomicU64::new(0),
         }
     }
 
@@ -222,7 +229,7 @@ impl Registry {
 
     fn run_on_caller(&self, job: JobRef) {
         // SAFETY: the job was refused by every queue, so this is its one run.
-        if let Some(panic) = unsafe { job.execute(Mode::Run) } {
+        if let Outcome::Panicked(panic) = unsafe { job.execute(Mode::Run) } {
             self.handle_panic(panic);
         }
     }
@@ -265,9 +272,18 @@ impl Registry {
 
     // ----- running --------------------------------------------------------
 
+    /// Gives a fire-and-forget task's panic to the handler. Never unwinds: a
+    /// panicking handler is counted, so that no pool frame (a `join` waiting
+    /// for a stolen job, say) is ever left by a panic that is not its own.
     pub(crate) fn handle_panic(&self, panic: Panic) {
         if let Some(handler) = &self.config.panic_handler {
-            handler(panic);
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(panic)));
+            if let Err(second) = handled {
+                // Relaxed: a statistic.
+                self.handler_panics.fetch_add(1, Ordering::Relaxed);
+                // Dropping a payload can panic too; contain that as well.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(second)));
+            }
         }
     }
 
@@ -340,6 +356,7 @@ impl Registry {
             self.cancelled.load(Ordering::Relaxed),
             self.sleep.sleeping(),
             self.restarts.load(Ordering::Relaxed),
+            self.handler_panics.load(Ordering::Relaxed),
         )
     }
 }

@@ -8,7 +8,7 @@ use crate::injector::Priority;
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
 
 use super::builder::Overflow;
-use super::job::{HeapJob, Latch, Panic};
+use super::job::{HeapJob, Latch, Mode, MustRun, Outcome, Panic};
 use super::latch::WorkerLatch;
 use super::registry::Registry;
 use super::worker::WorkerThread;
@@ -43,8 +43,7 @@ struct ScopePtr<'scope>(*const Scope<'scope>);
 // pointer stays valid until every task has called `task_done`.
 unsafe impl Send for ScopePtr<'_> {}
 
-/// Counts a task as done when dropped: after running, or when a timed-out
-/// shutdown discards it unrun, so the scope never waits forever.
+/// Counts a task as done when dropped, after it ran (or panicked).
 struct DoneGuard<'scope>(ScopePtr<'scope>);
 
 impl Drop for DoneGuard<'_> {
@@ -85,7 +84,7 @@ impl<'scope> Scope<'scope> {
         };
         // SAFETY: the task borrows only what outlives 'scope, and the scope
         // does not return before the task's guard has dropped.
-        let job = unsafe { HeapJob::into_job_ref(task) };
+        let job = unsafe { HeapJob::into_job_ref(MustRun(task)) };
         match self.registry.current_worker() {
             Some(worker) => worker.push(Priority::Normal, job),
             None => {
@@ -93,7 +92,7 @@ impl<'scope> Scope<'scope> {
                 {
                     // The pool is shut down: run it here rather than lose it.
                     // SAFETY: refused by the pool, so this is its only run.
-                    if let Some(p) = unsafe { job.execute(super::job::Mode::Run) } {
+                    if let Outcome::Panicked(p) = unsafe { job.execute(Mode::Run) } {
                         self.record_panic(p);
                     }
                 }

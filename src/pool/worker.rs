@@ -15,7 +15,8 @@ use crate::metrics::Counters;
 use crate::sleep::Wake;
 use crate::sync::{thread, thread_local, Arc, Ordering};
 
-use super::job::{JobRef, Mode};
+use super::job::{JobRef, Mode, Outcome};
+use super::join::OpenJoins;
 use super::latch::WorkerLatch;
 use super::registry::Registry;
 
@@ -30,6 +31,7 @@ pub(crate) struct WorkerThread {
     index: usize,
     deque: deque::Worker<JobRef>,
     registry: Arc<Registry>,
+    open_joins: OpenJoins,
 }
 
 impl WorkerThread {
@@ -38,6 +40,25 @@ impl WorkerThread {
             index,
             deque,
             registry,
+            open_joins: OpenJoins::new(),
+        }
+    }
+
+    pub(crate) fn open_joins(&self) -> &OpenJoins {
+        &self.open_joins
+    }
+
+    /// Whether a sibling asked this worker to share work.
+    #[inline]
+    pub(crate) fn share_requested(&self) -> bool {
+        // Relaxed: a hint; acting on it late only delays an offer.
+        self.registry.share_requests[self.index].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear_share_request(&self) {
+        if self.share_requested() {
+            // Relaxed: a hint (see `share_requested`).
+            self.registry.share_requests[self.index].store(false, Ordering::Relaxed);
         }
     }
 
@@ -181,7 +202,15 @@ impl WorkerThread {
                         return Some(job);
                     }
                     Steal::Retry => retry = true,
-                    Steal::Empty => {}
+                    Steal::Empty => {
+                        // The victim may be deep in joins it has not offered:
+                        // ask it to share. Read first, to keep its line shared.
+                        let request = &registry.share_requests[victim];
+                        // Relaxed: a hint for the victim's next join.
+                        if !request.load(Ordering::Relaxed) {
+                            request.store(true, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
             if !retry {
@@ -198,6 +227,7 @@ impl WorkerThread {
 
     // ----- running --------------------------------------------------------
 
+    /// Runs one job taken from a queue and accounts for it. Never unwinds.
     pub(crate) fn execute(&self, job: JobRef) {
         // Relaxed: a late view only delays cancellation by one job.
         let mode = if self.registry.aborting.load(Ordering::Relaxed) {
@@ -207,18 +237,21 @@ impl WorkerThread {
         };
         // SAFETY: every JobRef in the pool's queues is executed exactly once:
         // it was taken out of its queue by this thread.
-        let panic = unsafe { job.execute(mode) };
+        let outcome = unsafe { job.execute(mode) };
         let counters = self.counters();
-        match mode {
-            Mode::Run => counters.bump(&counters.executed),
-            // Relaxed: a statistic.
-            Mode::Cancel => {
+        match outcome {
+            Outcome::Ran => counters.bump(&counters.executed),
+            Outcome::Panicked(panic) => {
+                counters.bump(&counters.executed);
+                counters.bump(&counters.panicked);
+                self.registry.handle_panic(panic);
+            }
+            Outcome::Cancelled => {
+                // Relaxed: a statistic.
                 self.registry.cancelled.fetch_add(1, Ordering::Relaxed);
             }
-        }
-        if let Some(panic) = panic {
-            counters.bump(&counters.panicked);
-            self.registry.handle_panic(panic);
+            // Counted by the handle that cancelled it.
+            Outcome::Skipped => {}
         }
     }
 
@@ -292,7 +325,7 @@ impl WorkerThread {
 
     // ----- waiting without blocking ------------------------------------------
 
-    /// Pushes `job` for `join`; false if the deque is full (run it inline).
+    /// Offers a `join`'s `b` to thieves; false if the deque is full.
     pub(crate) fn push_for_join(&self, job: JobRef) -> bool {
         match self.deque.push(job) {
             Ok(()) => {
