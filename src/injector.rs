@@ -141,6 +141,40 @@ impl<T> Injector<T> {
         None
     }
 
+    /// Like [`pop`](Self::pop), but from a level below `High` it takes up to
+    /// `max` tasks at once: the first is returned, the rest go to `rest`
+    /// oldest first. Urgent levels hand out one task per take, so urgent work
+    /// spreads over all takers.
+    pub fn pop_batch(&self, max: usize, mut rest: impl FnMut(T)) -> Option<T> {
+        if let Some(task) = self.pop_aged() {
+            return Some(task);
+        }
+        for (level, ring) in self.levels.iter().enumerate() {
+            let task = if level <= Priority::High.index() || max <= 1 {
+                ring.pop()
+            } else {
+                let mut first = None;
+                ring.pop_batch(max, |t| match first {
+                    None => first = Some(t),
+                    Some(_) => rest(t),
+                });
+                first
+            };
+            if let Some(task) = task {
+                self.pass_over_below(level);
+                return Some(task);
+            }
+        }
+        None
+    }
+
+    /// Whether a Critical or High task waits (a snapshot).
+    #[inline]
+    pub fn has_urgent(&self) -> bool {
+        !self.levels[Priority::Critical.index()].is_empty()
+            || !self.levels[Priority::High.index()].is_empty()
+    }
+
     /// Serves the most urgent level that has waited past the limit, if any.
     #[inline]
     fn pop_aged(&self) -> Option<T> {
@@ -281,9 +315,6 @@ mod tests {
             inj.push(Priority::Normal, round).unwrap();
             assert_eq!(inj.pop(), Some(round));
         }
-        assert!(inj
-            .passed
-            .iter()
-            .all(|c| c.load(Ordering::Relaxed) == 0));
+        assert!(inj.passed.iter().all(|c| c.load(Ordering::Relaxed) == 0));
     }
 }

@@ -196,6 +196,62 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Removes up to `max` of the oldest values with a single claim, passing
+    /// them to `sink` oldest first; returns how many. Takes only values that
+    /// are already published, so like [`pop`](Self::pop) it never waits.
+    pub fn pop_batch(&self, max: usize, mut sink: impl FnMut(T)) -> usize {
+        let cap = self.slots.len();
+        let max = max.min(cap);
+        // Relaxed: a hint; the sequences and the CAS decide.
+        let mut pos = self.head.load(Ordering::Relaxed);
+        loop {
+            let mut ready = 0;
+            while ready < max {
+                let at = pos.wrapping_add(ready);
+                // Acquire: as in `pop`, makes each producer's write visible.
+                let seq = self.slot(at).seq.load(Ordering::Acquire);
+                if seq != at.wrapping_mul(2).wrapping_add(1) {
+                    break;
+                }
+                ready += 1;
+            }
+            if ready == 0 {
+                let seq = self.slot(pos).seq.load(Ordering::Acquire);
+                let diff = seq.wrapping_sub(pos.wrapping_mul(2).wrapping_add(1)) as isize;
+                if diff < 0 {
+                    return 0;
+                }
+                // Another consumer moved on; follow it.
+                pos = self.head.load(Ordering::Relaxed);
+                continue;
+            }
+            // Relaxed: as in `pop`. Winning this CAS claims every position in
+            // pos..pos + ready: each was seen published, and only a consumer
+            // that had moved `head` past it could change it before we do.
+            match self.head.compare_exchange_weak(
+                pos,
+                pos.wrapping_add(ready),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    for i in 0..ready {
+                        let at = pos.wrapping_add(i);
+                        let slot = self.slot(at);
+                        // SAFETY: claimed by our CAS and published (seen above).
+                        let value = slot.value.with(|p| unsafe { (*p).assume_init_read() });
+                        // Release: our read happens before the next lap's write.
+                        slot.seq
+                            .store(at.wrapping_add(cap).wrapping_mul(2), Ordering::Release);
+                        sink(value);
+                    }
+                    return ready;
+                }
+                Err(current) => pos = current,
+            }
+        }
+    }
+
     /// How many values the ring holds (a snapshot; it may change at once).
     pub fn len(&self) -> usize {
         loop {
@@ -211,7 +267,11 @@ impl<T> Ring<T> {
 
     /// Whether the ring holds no values (a snapshot).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        // SeqCst, head before tail: head never passes tail, so equal values
+        // mean the ring was empty when tail was read; and a push ordered
+        // before this read (the sleep protocol's last look) is seen.
+        let head = self.head.load(Ordering::SeqCst);
+        self.tail.load(Ordering::SeqCst) == head
     }
 
     /// Whether the ring is at capacity (a snapshot).
@@ -277,6 +337,24 @@ mod tests {
     }
 
     #[test]
+    fn pop_batch_takes_the_oldest_in_order_across_the_wrap() {
+        let ring = Ring::new(3).unwrap();
+        let mut got = Vec::new();
+        for round in 0..5 {
+            for i in 0..3 {
+                ring.push(round * 10 + i).unwrap();
+            }
+            assert_eq!(ring.pop_batch(2, |v| got.push(v)), 2);
+            assert_eq!(ring.pop_batch(8, |v| got.push(v)), 1);
+            assert_eq!(ring.pop_batch(8, |v| got.push(v)), 0);
+        }
+        let want: Vec<i32> = (0..5)
+            .flat_map(|r| (0..3).map(move |i| r * 10 + i))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn drops_leftovers_exactly_once() {
         struct Counted(StdArc<StdAtomicUsize>);
         impl Drop for Counted {
@@ -300,8 +378,11 @@ mod tests {
         const PRODUCERS: usize = 4;
         const PER: usize = 50_000;
         let ring = StdArc::new(Ring::new(64).unwrap());
-        let seen: StdArc<Vec<StdAtomicUsize>> =
-            StdArc::new((0..PRODUCERS * PER).map(|_| StdAtomicUsize::new(0)).collect());
+        let seen: StdArc<Vec<StdAtomicUsize>> = StdArc::new(
+            (0..PRODUCERS * PER)
+                .map(|_| StdAtomicUsize::new(0))
+                .collect(),
+        );
         let taken = StdArc::new(StdAtomicUsize::new(0));
         let mut threads = Vec::new();
         for p in 0..PRODUCERS {

@@ -189,8 +189,10 @@ impl Sleep {
     }
 
     fn unpark(&self, sleeper: Sleeper, why: u8) {
-        // Release: the worker's Acquire swap sees everything done before waking it.
-        self.notified[sleeper.index].store(why, Ordering::Release);
+        // Release: the worker's Acquire swap sees everything done before
+        // waking it. A swap, not a store: as an RMW it stays ordered after
+        // the worker's own earlier swap (and loom models exactly that).
+        self.notified[sleeper.index].swap(why, Ordering::Release);
         sleeper.thread.unpark();
     }
 
@@ -215,6 +217,11 @@ impl Sleep {
                 sleepers.swap_remove(pos);
                 // SeqCst: rejoin the awake count before anyone reads it again.
                 self.state.fetch_add(AWAKE_ONE, Ordering::SeqCst);
+                drop(sleepers);
+                // The work seen may still be mid-publication (a ring slot
+                // claimed but not yet written): give its producer a moment
+                // rather than spinning hot through find-park-look.
+                crate::sync::spin_loop();
                 return Wake::Plain;
             }
             // Someone took us off the list and is about to unpark us: take

@@ -20,6 +20,9 @@ use super::join::OpenJoins;
 use super::latch::WorkerLatch;
 use super::registry::Registry;
 
+/// The most tasks a worker takes from a non-urgent injector level at once.
+const INJECT_BATCH: usize = 8;
+
 thread_local! {
     // Loom's thread_local! takes no `const` initializer.
     #[allow(clippy::missing_const_for_thread_local)]
@@ -147,7 +150,7 @@ impl WorkerThread {
     /// Own deque first; then, searching (if allowed) for up to the idle-spin
     /// window, the shared queues.
     fn find_work(&self, searching: &mut bool) -> Option<JobRef> {
-        if let Some(job) = self.deque.pop() {
+        if let Some(job) = self.pop_own() {
             self.counters().bump(&self.counters().local_pops);
             return Some(job);
         }
@@ -177,17 +180,44 @@ impl WorkerThread {
         }
     }
 
+    /// The own deque, unless urgent (Critical or High) work waits in the
+    /// injector: that goes first, so urgent tasks overtake local backlogs at
+    /// the next task boundary.
+    #[inline]
+    fn pop_own(&self) -> Option<JobRef> {
+        if self.registry.injector.has_urgent() {
+            if let Some(job) = self.take_injected() {
+                return Some(job);
+            }
+        }
+        self.deque.pop()
+    }
+
     fn find_shared_work(&self) -> Option<JobRef> {
-        let registry = &*self.registry;
-        if let Some(job) = registry.inboxes[self.index].pop() {
+        if let Some(job) = self.registry.inboxes[self.index].pop() {
             return Some(job);
         }
-        if let Some(job) = registry.injector.pop() {
-            self.counters().bump(&self.counters().injector_pops);
-            registry.room_was_freed();
+        if let Some(job) = self.take_injected() {
             return Some(job);
         }
         self.steal()
+    }
+
+    /// Takes from the injectors: one urgent task, or a small batch of less
+    /// urgent ones (the rest into the own deque, where siblings can steal
+    /// them), so that a stream of outside spawns costs one claim per batch.
+    fn take_injected(&self) -> Option<JobRef> {
+        let registry = &*self.registry;
+        let room = self.deque.capacity() - self.deque.len();
+        let batch = INJECT_BATCH.min(room + 1);
+        let job = registry.injector.pop_batch(batch, |job| {
+            if let Err(job) = self.deque.push(job) {
+                unreachable!("deque room was checked before the batch: {job:?}");
+            }
+        })?;
+        self.counters().bump(&self.counters().injector_pops);
+        registry.room_was_freed();
+        Some(job)
     }
 
     fn steal(&self) -> Option<JobRef> {
@@ -359,7 +389,7 @@ impl WorkerThread {
             if done() {
                 break;
             }
-            if let Some(job) = self.deque.pop() {
+            if let Some(job) = self.pop_own() {
                 self.execute(job);
                 continue;
             }
