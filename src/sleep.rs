@@ -211,6 +211,9 @@ impl Sleep {
             // SeqCst: the leaving half of the Dekker pair (see the module docs).
             self.state.fetch_sub(leave, Ordering::SeqCst);
         }
+        // SeqCst fence: the last look's loads (some of them Relaxed inside the
+        // queues) must not move before leaving the awake count.
+        fence(Ordering::SeqCst);
         if last_look() {
             let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(pos) = sleepers.iter().position(|s| s.index == index) {
@@ -235,6 +238,14 @@ impl Sleep {
                 _ => return Wake::Plain,
             }
         }
+    }
+
+    /// Whether every worker is awake and none is searching: nobody would take
+    /// offered work right now (a hint for `join`'s lazy offering).
+    #[inline]
+    pub(crate) fn all_busy(&self) -> bool {
+        // Relaxed: a hint; a stale answer only delays or hastens one offer.
+        self.state.load(Ordering::Relaxed) == self.workers * AWAKE_ONE
     }
 
     /// How many workers are parked (a snapshot, for metrics and tests).

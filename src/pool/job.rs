@@ -171,6 +171,7 @@ pub(crate) struct StackJob<L, F, R> {
 }
 
 impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
+    #[inline]
     pub(crate) fn new(func: F, latch: L) -> Self {
         Self {
             latch,
@@ -181,6 +182,7 @@ impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
 
     /// A reference for a queue. The job must stay in place until its latch is
     /// set or it was taken back and run inline.
+    #[inline]
     pub(crate) fn as_job_ref(&self) -> JobRef {
         JobRef {
             data: self as *const Self as *const (),
@@ -188,10 +190,13 @@ impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
         }
     }
 
-    /// Runs the closure on the owner's thread (the job was popped back).
-    pub(crate) fn run_inline(self) -> R {
+    /// Runs the closure on the owner's thread (the job was never taken by
+    /// anyone else, or was popped back).
+    #[inline]
+    pub(crate) fn run_inline(&self) -> R {
         let func = self.func.with_mut(|f| {
-            // SAFETY: the owner popped the job back, so no other thread has it.
+            // SAFETY: only the owner is left with access: the job was never
+            // offered, or the owner popped it back.
             unsafe { (*f).take() }
         });
         match func {

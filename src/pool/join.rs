@@ -3,12 +3,18 @@
 //! `b` lives in the caller's frame as a stack job (no allocation). Rather than
 //! pushing every `b` into the deque, which costs a fence on both the push and
 //! the pop-back, the worker keeps its open joins in a small local list and
-//! *offers* the oldest not-yet-offered one to thieves only when there is
-//! demand: a sibling that found this worker's deque empty while searching
-//! raises the worker's share request, and every [`OFFER_EVERY`] joins the
-//! worker offers one anyway so that sleeping siblings get woken when there is
-//! work for them. The oldest open join holds the biggest piece of work, as in
-//! heartbeat scheduling (Acar, Charguéraud, Guatto, Rainey, Sieczkowski).
+//! *offers* the oldest not-yet-offered one to thieves when someone could use
+//! it: always for the outermost open join of a task, when a sibling is idle
+//! (searching or asleep), when a sibling that found this worker's deque empty
+//! raised the worker's share request, and every [`OFFER_EVERY`] joins
+//! regardless. While every worker is busy, nested joins stay private and cost
+//! no atomic read-modify-write. The oldest open join holds the biggest piece
+//! of work, as in heartbeat scheduling (Acar, Charguéraud, Guatto, Rainey,
+//! Sieczkowski).
+//!
+//! Like rayon's, this `join` promises that `a` and `b` both run, not that
+//! they run at the same time: a nested `a` must not wait for its own `b`
+//! (with every other worker busy, `b` stays private until `a` returns).
 //!
 //! When `a` returns, a `b` that was never offered runs inline with no atomic
 //! operation at all. An offered `b` is popped back if still there, or, if a
@@ -38,7 +44,8 @@ pub(crate) struct OpenJoin {
     offered: Cell<bool>,
 }
 
-/// A worker's open joins, oldest first; only its own thread touches this.
+/// A worker's open joins, oldest first; only its own thread touches this
+/// (the worker is moved to its thread while the list is still empty).
 pub(crate) struct OpenJoins {
     frames: [Cell<*const OpenJoin>; MAX_OPEN],
     len: Cell<usize>,
@@ -48,11 +55,8 @@ pub(crate) struct OpenJoins {
     ticks: Cell<u32>,
 }
 
-// SAFETY: the list is only ever used by the thread that owns its worker; it
-// is moved to that thread once, while still empty, before any join opens.
-unsafe impl Send for OpenJoins {}
-
 impl OpenJoins {
+    #[inline]
     pub(crate) fn new() -> Self {
         Self {
             frames: std::array::from_fn(|_| Cell::new(std::ptr::null())),
@@ -62,6 +66,7 @@ impl OpenJoins {
         }
     }
 
+    #[inline]
     fn open(&self, join: &OpenJoin) -> bool {
         let len = self.len.get();
         if len == MAX_OPEN {
@@ -72,6 +77,7 @@ impl OpenJoins {
         true
     }
 
+    #[inline]
     fn close(&self, join: &OpenJoin) {
         let len = self.len.get() - 1;
         debug_assert!(std::ptr::eq(self.frames[len].get(), join));
@@ -88,6 +94,7 @@ impl OpenJoins {
     }
 
     /// The oldest open join not yet offered, marked as offered.
+    #[inline]
     fn take_oldest_unoffered(&self) -> Option<&OpenJoin> {
         let next = self.offered.get();
         if next == self.len.get() {
@@ -122,44 +129,71 @@ where
         offer(worker, &open);
     }
     offer_if_due(worker);
-    // `b` borrows this frame: even if `a` panics, `b` must be finished or
-    // taken back before the panic may leave.
-    let ra = panic::catch_unwind(AssertUnwindSafe(a));
+    // `b` borrows this frame: if `a` panics, the guard finishes `b` (runs it,
+    // or waits for its thief) before the panic may leave. No cost otherwise.
+    let guard = FinishOnUnwind {
+        worker,
+        open: &open,
+        job_b: &job_b,
+        tracked,
+    };
+    let ra = a();
+    std::mem::forget(guard);
     if tracked {
         worker.open_joins().close(&open);
     }
     if !open.offered.get() {
-        return finish_inline(ra, job_b);
+        return (ra, job_b.run_inline());
     }
+    if take_back_or_wait(worker, &open, &job_b) {
+        return (ra, job_b.run_inline());
+    }
+    (ra, job_b.into_result())
+}
+
+/// After `a` returned: pops the offered `b` back (true: run it inline) or,
+/// if a sibling stole it, runs other work until the thief is done (false).
+fn take_back_or_wait<F, R>(
+    worker: &WorkerThread,
+    open: &OpenJoin,
+    job_b: &StackJob<WorkerLatch, F, R>,
+) -> bool
+where
+    F: FnOnce(bool) -> R + Send,
+    R: Send,
+{
     while !job_b.latch.probe() {
         match worker.pop_local() {
-            Some(job) if job.is(&open.job) => return finish_inline(ra, job_b),
+            Some(job) if job.is(&open.job) => return true,
             Some(job) => worker.execute(job),
             None => {
                 worker.wait_until(&job_b.latch);
-                break;
+                return false;
             }
         }
     }
-    match ra {
-        Ok(ra) => (ra, job_b.into_result()),
-        Err(p) => panic::resume_unwind(p),
-    }
+    false
 }
 
-/// Runs `b` on the caller; if `a` panicked, `b` still runs first and then
-/// `a`'s panic goes on (a panic of `b` is then dropped).
-fn finish_inline<L, F, RA, RB>(ra: std::thread::Result<RA>, job_b: StackJob<L, F, RB>) -> (RA, RB)
-where
-    L: super::job::Latch,
-    F: FnOnce(bool) -> RB + Send,
-    RB: Send,
-{
-    match ra {
-        Ok(ra) => (ra, job_b.run_inline()),
-        Err(p) => {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| job_b.run_inline()));
-            panic::resume_unwind(p)
+/// Finishes `b` while a panic of `a` unwinds through `join`: `b` runs (or
+/// its thief finishes) first, then `a`'s panic goes on; a panic of `b` is
+/// dropped.
+struct FinishOnUnwind<'a, F: FnOnce(bool) -> R + Send, R: Send> {
+    worker: &'a WorkerThread,
+    open: &'a OpenJoin,
+    job_b: &'a StackJob<WorkerLatch, F, R>,
+    tracked: bool,
+}
+
+impl<F: FnOnce(bool) -> R + Send, R: Send> Drop for FinishOnUnwind<'_, F, R> {
+    fn drop(&mut self) {
+        if self.tracked {
+            self.worker.open_joins().close(self.open);
+        }
+        let run_here =
+            !self.open.offered.get() || take_back_or_wait(self.worker, self.open, self.job_b);
+        if run_here {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| self.job_b.run_inline()));
         }
     }
 }
@@ -167,7 +201,12 @@ where
 #[inline]
 fn offer_if_due(worker: &WorkerThread) {
     let joins = worker.open_joins();
-    if joins.due(worker.share_requested()) {
+    // The outermost open join is always offered: a task's top-level `join`
+    // is where coarse parallelism lives, and it makes `b` stealable even if
+    // `a` never reaches another join.
+    let outermost = joins.len.get() == 1;
+    let wanted = outermost || worker.share_requested() || !worker.registry().sleep.all_busy();
+    if joins.due(wanted) {
         if let Some(oldest) = joins.take_oldest_unoffered() {
             offer(worker, oldest);
         }
@@ -175,6 +214,7 @@ fn offer_if_due(worker: &WorkerThread) {
 }
 
 /// Makes an open join's `b` stealable.
+#[cold]
 fn offer(worker: &WorkerThread, join: &OpenJoin) {
     if worker.push_for_join(join.job) {
         join.offered.set(true);

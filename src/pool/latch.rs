@@ -29,6 +29,7 @@ unsafe impl Sync for WorkerLatch {}
 unsafe impl Send for WorkerLatch {}
 
 impl WorkerLatch {
+    #[inline]
     pub(crate) fn new(owner: usize, sleep: &Sleep) -> Self {
         Self {
             state: AtomicU8::new(UNSET),

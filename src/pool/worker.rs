@@ -13,7 +13,7 @@ use crate::deque::{self, Steal};
 use crate::injector::Priority;
 use crate::metrics::Counters;
 use crate::sleep::Wake;
-use crate::sync::{thread, thread_local, Arc, Ordering};
+use crate::sync::{thread, thread_local, Arc, AtomicBool, Ordering};
 
 use super::job::{JobRef, Mode, Outcome};
 use super::join::OpenJoins;
@@ -23,9 +23,14 @@ use super::registry::Registry;
 /// The most tasks a worker takes from a non-urgent injector level at once.
 const INJECT_BATCH: usize = 8;
 
+#[cfg(not(loom))]
 thread_local! {
-    // Loom's thread_local! takes no `const` initializer.
-    #[allow(clippy::missing_const_for_thread_local)]
+    static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
+}
+
+// Loom's thread_local! takes no `const` initializer.
+#[cfg(loom)]
+thread_local! {
     static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
 
@@ -35,18 +40,28 @@ pub(crate) struct WorkerThread {
     deque: deque::Worker<JobRef>,
     registry: Arc<Registry>,
     open_joins: OpenJoins,
+    /// This worker's entry in `registry.share_requests`, read on every join.
+    share_request: *const AtomicBool,
 }
+
+// SAFETY: a WorkerThread is moved to its thread once, before it runs; its raw
+// pointer points into the registry it holds an `Arc` to, and its open-join
+// list is empty then (see `OpenJoins`).
+unsafe impl Send for WorkerThread {}
 
 impl WorkerThread {
     pub(crate) fn new(index: usize, deque: deque::Worker<JobRef>, registry: Arc<Registry>) -> Self {
+        let share_request: *const AtomicBool = &*registry.share_requests[index];
         Self {
             index,
             deque,
             registry,
             open_joins: OpenJoins::new(),
+            share_request,
         }
     }
 
+    #[inline]
     pub(crate) fn open_joins(&self) -> &OpenJoins {
         &self.open_joins
     }
@@ -54,8 +69,10 @@ impl WorkerThread {
     /// Whether a sibling asked this worker to share work.
     #[inline]
     pub(crate) fn share_requested(&self) -> bool {
+        // SAFETY: points into the registry, which `self.registry` keeps alive.
+        let request = unsafe { &*self.share_request };
         // Relaxed: a hint; acting on it late only delays an offer.
-        self.registry.share_requests[self.index].load(Ordering::Relaxed)
+        request.load(Ordering::Relaxed)
     }
 
     pub(crate) fn clear_share_request(&self) {
@@ -66,6 +83,7 @@ impl WorkerThread {
     }
 
     /// The worker running on this thread, if any.
+    #[inline]
     pub(crate) fn current() -> Option<&'static WorkerThread> {
         let ptr = CURRENT.with(Cell::get);
         // SAFETY: CURRENT is non-null only while `run_thread` is executing on
@@ -74,10 +92,12 @@ impl WorkerThread {
         unsafe { ptr.as_ref() }
     }
 
+    #[inline]
     pub(crate) fn index(&self) -> usize {
         self.index
     }
 
+    #[inline]
     pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -367,6 +387,7 @@ impl WorkerThread {
     }
 
     /// Pops the own deque (for `join`'s pop-back).
+    #[inline]
     pub(crate) fn pop_local(&self) -> Option<JobRef> {
         self.deque.pop()
     }
