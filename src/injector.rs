@@ -134,7 +134,7 @@ impl<T> Injector<T> {
         }
         for (level, ring) in self.levels.iter().enumerate() {
             if let Some(task) = ring.pop() {
-                self.pass_over_below(level);
+                self.pass_over_below(level, 1);
                 return Some(task);
             }
         }
@@ -150,18 +150,20 @@ impl<T> Injector<T> {
             return Some(task);
         }
         for (level, ring) in self.levels.iter().enumerate() {
-            let task = if level <= Priority::High.index() || max <= 1 {
-                ring.pop()
+            let (task, taken) = if level <= Priority::High.index() || max <= 1 {
+                (ring.pop(), 1)
             } else {
                 let mut first = None;
-                ring.pop_batch(max, |t| match first {
+                let taken = ring.pop_batch(max, |t| match first {
                     None => first = Some(t),
                     Some(_) => rest(t),
                 });
-                first
+                (first, taken)
             };
             if let Some(task) = task {
-                self.pass_over_below(level);
+                // The limit counts tasks, so a batch passes lower levels over
+                // once per task in it.
+                self.pass_over_below(level, taken);
                 return Some(task);
             }
         }
@@ -193,13 +195,14 @@ impl<T> Injector<T> {
         None
     }
 
-    /// Records that a take from `served` passed over every waiting lower level.
+    /// Records that `tasks` taken from `served` passed over every waiting
+    /// lower level.
     #[inline]
-    fn pass_over_below(&self, served: usize) {
+    fn pass_over_below(&self, served: usize, tasks: usize) {
         for level in served + 1..LEVELS {
             if !self.levels[level].is_empty() {
                 // Relaxed: a fairness counter; see `pop_aged`.
-                self.passed[level].fetch_add(1, Ordering::Relaxed);
+                self.passed[level].fetch_add(tasks, Ordering::Relaxed);
             }
         }
     }

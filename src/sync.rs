@@ -75,9 +75,7 @@ mod imp {
 
     /// Threads: spawn, park, yield.
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{
-            current, park, yield_now, Builder, JoinHandle, Thread,
-        };
+        pub(crate) use loom::thread::{current, park, yield_now, Builder, JoinHandle, Thread};
         /// Reads the machine, not shared state, so loom's model is unaffected.
         pub(crate) use std::thread::available_parallelism;
         pub(crate) use std::thread::panicking;

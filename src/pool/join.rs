@@ -87,6 +87,7 @@ impl OpenJoins {
 
     /// Whether this join should offer work now (a tick or a request).
     #[inline]
+    #[allow(clippy::modulo_one)] // OFFER_EVERY is 1 under loom
     fn due(&self, requested: bool) -> bool {
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);

@@ -171,12 +171,13 @@ impl WorkerThread {
     /// window, the shared queues.
     fn find_work(&self, searching: &mut bool) -> Option<JobRef> {
         if let Some(job) = self.pop_own() {
-            self.counters().bump(&self.counters().local_pops);
             return Some(job);
         }
         if !*searching {
             *searching = self.registry.sleep.try_begin_search();
         }
+        // Every idle worker looks for `idle_spin`; only the searchers count
+        // as such, so that submitters still wake sleepers when none searches.
         let mut spin = Spin::new(self.registry.config.idle_spin);
         loop {
             if let Some(job) = self.find_shared_work() {
@@ -186,16 +187,24 @@ impl WorkerThread {
                 }
                 return Some(job);
             }
-            if !*searching || !spin.again() || self.registry.drained_admissions() {
+            if !spin.again() || self.registry.drained_admissions() {
                 return None;
+            }
+            if !*searching {
+                *searching = self.registry.sleep.try_begin_search();
             }
         }
     }
 
     /// Leaves the searching state; the last searcher wakes another worker, as
     /// submitters skipped waking anyone while it searched.
+    ///
+    /// Only if work is left: ending the search (a SeqCst RMW) before the
+    /// look means that a submitter which skipped waking anyone because we
+    /// searched published work this look sees. The task just found is not
+    /// delayed by a wake-up nobody needs.
     fn stop_searching(&self) {
-        if self.registry.sleep.end_search() {
+        if self.registry.sleep.end_search() && self.has_work() {
             self.registry.sleep.notify_one();
         }
     }
@@ -210,7 +219,9 @@ impl WorkerThread {
                 return Some(job);
             }
         }
-        self.deque.pop()
+        let job = self.deque.pop()?;
+        self.counters().bump(&self.counters().local_pops);
+        Some(job)
     }
 
     fn find_shared_work(&self) -> Option<JobRef> {
@@ -230,11 +241,19 @@ impl WorkerThread {
         let registry = &*self.registry;
         let room = self.deque.capacity() - self.deque.len();
         let batch = INJECT_BATCH.min(room + 1);
+        let mut rest = [None; INJECT_BATCH];
+        let mut taken = 0;
         let job = registry.injector.pop_batch(batch, |job| {
-            if let Err(job) = self.deque.push(job) {
+            rest[taken] = Some(job);
+            taken += 1;
+        })?;
+        // Newest first, so that the own deque's LIFO pops run them in
+        // submission order.
+        for job in rest[..taken].iter().rev().flatten() {
+            if let Err(job) = self.deque.push(*job) {
                 unreachable!("deque room was checked before the batch: {job:?}");
             }
-        })?;
+        }
         self.counters().bump(&self.counters().injector_pops);
         registry.room_was_freed();
         Some(job)

@@ -1,0 +1,177 @@
+//! The owner's handle: push and pop at the bottom.
+
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::shared::{distance, pack, unpack, Shared};
+use super::Stealer;
+use crate::sync::{fence, Arc, Ordering};
+
+/// The owner's end of a deque: pushes and pops at the bottom, LIFO.
+///
+/// It can be sent to another thread but not shared: only one thread at a time
+/// pushes and pops.
+///
+/// ```
+/// let (worker, _stealer) = weftpool::deque::new(2).unwrap();
+/// worker.push('a').unwrap();
+/// worker.push('b').unwrap();
+/// assert_eq!(worker.push('c'), Err('c')); // full: the value comes back
+/// assert_eq!(worker.pop(), Some('b'));
+/// assert_eq!(worker.pop(), Some('a'));
+/// assert_eq!(worker.pop(), None);
+/// ```
+pub struct Worker<T> {
+    shared: Arc<Shared<T>>,
+    /// `Cell` is `Send` but not `Sync`: the owner protocol assumes one thread.
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl<T> Worker<T> {
+    pub(super) fn new(shared: Arc<Shared<T>>) -> Self {
+        Self {
+            shared,
+            _not_sync: PhantomData,
+        }
+    }
+
+    pub(super) fn shared(&self) -> &Shared<T> {
+        &self.shared
+    }
+
+    /// Slots `push` can fill right now; slots a thief is still copying from
+    /// do not count as free.
+    pub(super) fn free_room(&self) -> u32 {
+        let shared = &*self.shared;
+        // Relaxed: only this handle writes `tail`.
+        let tail = shared.tail.load(Ordering::Relaxed);
+        // Acquire: pairs with a thief's Release hand-back of its claim, so its
+        // reads of those slots happen before we write them.
+        let (steal, _) = unpack(shared.head.load(Ordering::Acquire));
+        shared.capacity() - tail.wrapping_sub(steal)
+    }
+
+    /// Pushes `value` at the bottom, or hands it back when the deque is full.
+    #[inline]
+    pub fn push(&self, value: T) -> Result<(), T> {
+        let shared = &*self.shared;
+        // Relaxed: only this handle writes `tail`, so it reads its own store.
+        let tail = shared.tail.load(Ordering::Relaxed);
+        // Acquire: pairs with a thief's Release hand-back of its claim, so its
+        // copy out of a slot happens before we overwrite that slot.
+        let (steal, _) = unpack(shared.head.load(Ordering::Acquire));
+        if tail.wrapping_sub(steal) >= shared.capacity() {
+            return Err(value);
+        }
+        // SAFETY: we are the worker, and `tail - steal < capacity` means the
+        // slot of `tail` is neither holding an item nor being read by a thief.
+        unsafe { shared.write(tail, value) };
+        // Release: publishes the slot's contents to thieves that Acquire-load
+        // `tail`.
+        shared.tail.store(tail.wrapping_add(1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Pops the most recently pushed item, or `None` when the deque is empty
+    /// (or thieves took the last item first).
+    #[inline]
+    pub fn pop(&self) -> Option<T> {
+        let shared = &*self.shared;
+        // Relaxed: only this handle writes `tail`.
+        let tail = shared.tail.load(Ordering::Relaxed);
+        // Relaxed: a quick empty check. A stale `real` is only ever smaller
+        // and sends us down the full path; `real == tail` means empty for sure.
+        let (_, real) = unpack(shared.head.load(Ordering::Relaxed));
+        if real == tail {
+            return None;
+        }
+        let bottom = tail.wrapping_sub(1);
+        // Release: a thief that reads this value may claim items below it, and
+        // must see their slots' contents (later plain stores of ours do not
+        // extend the Release of the `push` that published them).
+        shared.tail.store(bottom, Ordering::Relaxed);
+        // SeqCst: orders the store above before the load of `head` below,
+        // against the thieves' fence between their loads of `head` and `tail`.
+        // Without it we and a thief could both take the item at `bottom`.
+        fence(Ordering::SeqCst);
+        // Relaxed: the fence orders it; the slot we read is one we wrote.
+        let mut head = shared.head.load(Ordering::Relaxed);
+        match distance(unpack(head).1, bottom) {
+            n if n > 0 => {
+                // Items remain above ours, so no thief can reach `bottom`.
+                // SAFETY: we wrote this slot and the protocol gives it to us.
+                return Some(unsafe { shared.read(bottom) });
+            }
+            n if n < 0 => {
+                // Thieves emptied the deque meanwhile: `real == tail`.
+                // Relaxed: the deque is empty at this value, so no thief reads
+                // a slot on the strength of it.
+                shared.tail.store(tail, Ordering::Relaxed);
+                return None;
+            }
+            _ => {}
+        }
+        // One item left: race the thieves for it on `head`.
+        let won = loop {
+            let (steal, real) = unpack(head);
+            if real != bottom {
+                break false; // a thief claimed it
+            }
+            // Keep `steal` while a thief is still copying older items out.
+            let next_steal = if steal == real {
+                real.wrapping_add(1)
+            } else {
+                steal
+            };
+            // SeqCst: the owner's side of the last-item race (as in the paper).
+            // Relaxed on failure: we look at the new head and decide again
+            // (it may only be a thief handing back an older claim).
+            match shared.head.compare_exchange(
+                head,
+                pack(next_steal, real.wrapping_add(1)),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break true,
+                Err(actual) => head = actual,
+            }
+        };
+        // Relaxed: either way the item is gone and `real == tail`: empty.
+        shared.tail.store(tail, Ordering::Relaxed);
+        // SAFETY: our CAS claimed `bottom`, which we wrote ourselves.
+        won.then(|| unsafe { shared.read(bottom) })
+    }
+
+    /// Number of items in the deque.
+    pub fn len(&self) -> usize {
+        // Relaxed on both: a count that publishes and consumes nothing.
+        let tail = self.shared.tail.load(Ordering::Relaxed);
+        let (_, real) = unpack(self.shared.head.load(Ordering::Relaxed));
+        distance(real, tail).max(0) as usize
+    }
+
+    /// Whether the deque holds no item.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most items the deque can hold.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity() as usize
+    }
+
+    /// A new stealer of this deque.
+    pub fn stealer(&self) -> Stealer<T> {
+        Stealer::new(self.shared.clone())
+    }
+}
+
+impl<T> fmt::Debug for Worker<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
