@@ -73,6 +73,15 @@
 //!
 //! The buffer is shared by the worker and its stealers; when the last handle
 //! goes, the items still in it are dropped, each exactly once.
+//!
+//! # Verification
+//!
+//! The loom models in `loom-tests/tests/deque.rs` race the owner against one
+//! or two thieves (pop against steal, batches against pop, a capacity-2 ring
+//! refilled while thieves copy out of it, batches into a deque that is itself
+//! being robbed, drops). They fail, by a lost or duplicated item or a slot
+//! read while written, when a fence, a Release/Acquire pair on `tail`, the
+//! hand-back pair on `head`, or a room check is weakened.
 
 mod shared;
 mod steal;

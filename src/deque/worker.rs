@@ -90,7 +90,7 @@ impl<T> Worker<T> {
         // Release: a thief that reads this value may claim items below it, and
         // must see their slots' contents (later plain stores of ours do not
         // extend the Release of the `push` that published them).
-        shared.tail.store(bottom, Ordering::Relaxed);
+        shared.tail.store(bottom, Ordering::Release);
         // SeqCst: orders the store above before the load of `head` below,
         // against the thieves' fence between their loads of `head` and `tail`.
         // Without it we and a thief could both take the item at `bottom`.
