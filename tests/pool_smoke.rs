@@ -5,7 +5,11 @@ use weftpool::{Pinning, ThreadPool};
 
 #[test]
 fn smoke() {
-    let pool = ThreadPool::builder().threads(2).pinning(Pinning::None).build().unwrap();
+    let pool = ThreadPool::builder()
+        .threads(2)
+        .pinning(Pinning::None)
+        .build()
+        .unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     for _ in 0..10_000 {
         let n = n.clone();

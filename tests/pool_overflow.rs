@@ -1,0 +1,342 @@
+//! Overflow policies on a full injector: `Block` (backpressure), `Reject`
+//! (the task comes back), `CallerRuns`, and `try_spawn`, which never blocks.
+// Real threads and the free functions: not built under loom.
+#![cfg(not(loom))]
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use support::{block_a_worker, bounded, builder, eventually, HANG};
+use weftpool::{Overflow, Priority, SpawnError};
+
+const CAP: usize = 8;
+
+fn counting_task(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+    let count = count.clone();
+    move || {
+        count.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn block_holds_the_submitter_until_there_is_room_and_runs_everything() {
+    bounded(|| {
+        const N: usize = 100;
+        let pool = Arc::new(
+            builder(1)
+                .queue_capacity(CAP)
+                .overflow(Overflow::Block)
+                .build()
+                .unwrap(),
+        );
+        let gate = block_a_worker(&pool);
+        let count = Arc::new(AtomicUsize::new(0));
+        let returned = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let (pool, count, returned) = (pool.clone(), count.clone(), returned.clone());
+            thread::spawn(move || {
+                for _ in 0..N {
+                    pool.spawn(counting_task(&count)).unwrap();
+                    returned.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        // The queue fills, then the submitter blocks on the next spawn.
+        assert!(eventually(HANG, || returned.load(Ordering::SeqCst) == CAP));
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(returned.load(Ordering::SeqCst), CAP, "spawn did not block");
+        assert_eq!(pool.metrics().injector_depth[Priority::Normal.index()], CAP);
+        assert!(!submitter.is_finished());
+        gate.open();
+        submitter.join().unwrap();
+        let report = pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), N);
+        assert_eq!(report.tasks_run, N as u64 + 1);
+    });
+}
+
+#[test]
+fn block_with_many_submitters_on_a_tiny_queue_runs_everything() {
+    bounded(|| {
+        const THREADS: usize = 4;
+        const EACH: usize = 20_000;
+        let pool = builder(2)
+            .queue_capacity(2)
+            .overflow(Overflow::Block)
+            .build()
+            .unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        thread::scope(|s| {
+            for t in 0..THREADS {
+                let (pool, count) = (&pool, &count);
+                s.spawn(move || {
+                    let priority = if t % 2 == 0 {
+                        Priority::Normal
+                    } else {
+                        Priority::Low
+                    };
+                    for _ in 0..EACH {
+                        pool.spawn_with(priority, counting_task(count)).unwrap();
+                    }
+                });
+            }
+        });
+        let report = pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), THREADS * EACH);
+        assert_eq!(report.tasks_run, (THREADS * EACH) as u64);
+    });
+}
+
+#[test]
+fn block_spawn_batch_waits_for_room_and_spawns_all() {
+    bounded(|| {
+        const N: usize = 100;
+        let pool = Arc::new(
+            builder(1)
+                .queue_capacity(CAP)
+                .overflow(Overflow::Block)
+                .build()
+                .unwrap(),
+        );
+        let gate = block_a_worker(&pool);
+        let count = Arc::new(AtomicUsize::new(0));
+        let opener = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            gate.open();
+        });
+        let spawned = pool
+            .spawn_batch((0..N).map(|_| counting_task(&count)))
+            .unwrap();
+        assert_eq!(spawned, N);
+        opener.join().unwrap();
+        pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), N);
+    });
+}
+
+#[test]
+fn reject_hands_the_task_back_and_it_is_still_callable() {
+    bounded(|| {
+        let pool = builder(1)
+            .queue_capacity(CAP)
+            .overflow(Overflow::Reject)
+            .build()
+            .unwrap();
+        let gate = block_a_worker(&pool);
+        let count = Arc::new(AtomicUsize::new(0));
+        for _ in 0..CAP {
+            pool.spawn(counting_task(&count)).unwrap();
+        }
+        let err = pool.spawn(counting_task(&count)).unwrap_err();
+        assert!(err.is_full());
+        assert_eq!(err.to_string(), "the pool's queue is full");
+        let task = match err {
+            SpawnError::Full(f) => f,
+            SpawnError::ShutDown(_) => panic!("expected Full"),
+        };
+        task();
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "the handed-back task ran here"
+        );
+        // Each level has its own room.
+        pool.spawn_with(Priority::High, counting_task(&count))
+            .unwrap();
+        // spawn_handle hands its closure back too.
+        let back = pool.spawn_handle(|| 5).unwrap_err();
+        assert!(back.is_full());
+        assert_eq!(back.into_inner()(), 5);
+        gate.open();
+        let report = pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), CAP + 2);
+        assert_eq!(report.tasks_run, CAP as u64 + 2);
+    });
+}
+
+#[test]
+fn reject_spawn_batch_hands_back_the_rest_unspawned() {
+    bounded(|| {
+        let pool = builder(1)
+            .queue_capacity(CAP)
+            .overflow(Overflow::Reject)
+            .build()
+            .unwrap();
+        let gate = block_a_worker(&pool);
+        let count = Arc::new(AtomicUsize::new(0));
+        let err = pool
+            .spawn_batch((0..20).map(|_| counting_task(&count)))
+            .unwrap_err();
+        let rest = match err {
+            SpawnError::Full(rest) => rest,
+            SpawnError::ShutDown(_) => panic!("expected Full"),
+        };
+        assert_eq!(rest.len(), 20 - CAP);
+        for task in rest {
+            task();
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 20 - CAP);
+        gate.open();
+        pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 20);
+    });
+}
+
+#[test]
+fn caller_runs_runs_the_task_on_the_calling_thread() {
+    bounded(|| {
+        let pool = builder(1)
+            .queue_capacity(CAP)
+            .overflow(Overflow::CallerRuns)
+            .build()
+            .unwrap();
+        let gate = block_a_worker(&pool);
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let record = || {
+            let threads = threads.clone();
+            move || threads.lock().unwrap().push(thread::current().id())
+        };
+        for _ in 0..CAP {
+            pool.spawn(record()).unwrap();
+        }
+        assert!(threads.lock().unwrap().is_empty());
+        // The queue is full: these run here, now.
+        pool.spawn(record()).unwrap();
+        pool.spawn(record()).unwrap();
+        let me = thread::current().id();
+        assert_eq!(*threads.lock().unwrap(), vec![me, me]);
+        // A batch overflows onto the caller too.
+        assert_eq!(pool.spawn_batch((0..3).map(|_| record())).unwrap(), 0);
+        assert_eq!(threads.lock().unwrap().len(), 5);
+        gate.open();
+        pool.shutdown().unwrap();
+        let threads = threads.lock().unwrap();
+        assert_eq!(threads.len(), CAP + 5);
+        assert_eq!(threads.iter().filter(|&&t| t == me).count(), 5);
+    });
+}
+
+#[test]
+fn try_spawn_never_blocks_even_under_block() {
+    bounded(|| {
+        let pool = builder(1)
+            .queue_capacity(CAP)
+            .overflow(Overflow::Block)
+            .build()
+            .unwrap();
+        let gate = block_a_worker(&pool);
+        let count = Arc::new(AtomicUsize::new(0));
+        for _ in 0..CAP {
+            pool.try_spawn(counting_task(&count)).unwrap();
+        }
+        let start = Instant::now();
+        for _ in 0..1000 {
+            let err = pool.try_spawn(counting_task(&count)).unwrap_err();
+            assert!(err.is_full());
+        }
+        let err = pool
+            .try_spawn_with(Priority::Normal, counting_task(&count))
+            .unwrap_err();
+        assert!(err.is_full());
+        assert!(start.elapsed() < Duration::from_secs(10));
+        pool.try_spawn_with(Priority::Low, counting_task(&count))
+            .unwrap();
+        gate.open();
+        pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), CAP + 1);
+    });
+}
+
+#[test]
+fn try_spawn_from_a_worker_reports_full_when_deque_and_injector_are_full() {
+    bounded(|| {
+        let pool = Arc::new(
+            builder(1)
+                .deque_capacity(2)
+                .queue_capacity(2)
+                .overflow(Overflow::Block)
+                .build()
+                .unwrap(),
+        );
+        let count = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel();
+        let (inside, c) = (pool.clone(), count.clone());
+        pool.spawn(move || {
+            let outcomes: Vec<bool> = (0..5)
+                .map(|_| inside.try_spawn(counting_task(&c)).is_ok())
+                .collect();
+            tx.send(outcomes).unwrap();
+        })
+        .unwrap();
+        // Two fit the deque, two the injector, the fifth comes back.
+        assert_eq!(
+            rx.recv_timeout(HANG).unwrap(),
+            vec![true, true, true, true, false]
+        );
+        pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 4);
+    });
+}
+
+#[test]
+fn a_worker_never_blocks_on_full_queues_it_runs_the_task_instead() {
+    bounded(|| {
+        const N: usize = 1000;
+        let pool = Arc::new(
+            builder(1)
+                .deque_capacity(2)
+                .queue_capacity(2)
+                .overflow(Overflow::Block)
+                .build()
+                .unwrap(),
+        );
+        let count = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel();
+        let (inside, c) = (pool.clone(), count.clone());
+        pool.spawn(move || {
+            for i in 0..N {
+                let priority = if i % 2 == 0 {
+                    Priority::Normal
+                } else {
+                    Priority::High
+                };
+                inside.spawn_with(priority, counting_task(&c)).unwrap();
+            }
+            tx.send(()).unwrap();
+        })
+        .unwrap();
+        rx.recv_timeout(HANG).unwrap();
+        let report = pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), N);
+        assert_eq!(report.tasks_run, N as u64 + 1);
+    });
+}
+
+#[test]
+fn reject_from_a_worker_hands_the_task_back() {
+    bounded(|| {
+        let pool = Arc::new(
+            builder(1)
+                .deque_capacity(2)
+                .queue_capacity(2)
+                .overflow(Overflow::Reject)
+                .build()
+                .unwrap(),
+        );
+        let (tx, rx) = mpsc::channel();
+        let inside = pool.clone();
+        pool.spawn(move || {
+            let full = (0..5)
+                .map(|_| inside.spawn(|| ()))
+                .filter(|r| matches!(r, Err(SpawnError::Full(_))))
+                .count();
+            tx.send(full).unwrap();
+        })
+        .unwrap();
+        assert_eq!(rx.recv_timeout(HANG).unwrap(), 1);
+    });
+}
