@@ -34,7 +34,7 @@ pub type ThreadNamer = ConfigArc<dyn Fn(usize) -> String + Send + Sync + 'static
 /// Default injector capacity per priority level.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16 * 1024;
 /// Default capacity of each worker's deque.
-pub const DEFAULT_DEQUE_CAPACITY: usize = 4 * 1024;
+pub const DEFAULT_DEQUE_CAPACITY: usize = 32 * 1024;
 /// Default time an idle worker searches for work before it sleeps.
 pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(50);
 /// The smallest worker stack accepted.
@@ -170,7 +170,9 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// How many tasks each worker's deque holds; a power of two (default 4096).
+    /// How many tasks each worker's deque holds; a power of two (default
+    /// 32768: 512 KiB per worker, so that a task spawning a large batch
+    /// rarely spills to the injector).
     pub fn deque_capacity(mut self, n: usize) -> Self {
         self.deque_capacity = n;
         self

@@ -468,8 +468,10 @@ impl WorkerThread {
     }
 }
 
-/// Bounds an idle search by time: cheap spins first, then yields, checking
-/// the clock only now and then.
+/// Bounds an idle search by time: spins with a pause hint, checking the clock
+/// every few rounds. It never yields: a yielding searcher can lose the CPU
+/// for a whole time slice while still counting as a searcher, so submitters
+/// would rely on it and wake nobody (a millisecond latency tail).
 struct Spin {
     window: std::time::Duration,
     start: Option<Instant>,
@@ -496,14 +498,10 @@ impl Spin {
             return false;
         }
         self.rounds = self.rounds.wrapping_add(1);
-        if self.rounds < 16 {
-            for _ in 0..(1 << self.rounds.min(6)) {
-                crate::sync::spin_loop();
-            }
-        } else {
-            thread::yield_now();
+        for _ in 0..(1u32 << self.rounds.min(6)) {
+            crate::sync::spin_loop();
         }
-        if self.rounds % 8 == 0 {
+        if self.rounds % 4 == 0 {
             let start = *self.start.get_or_insert_with(Instant::now);
             if start.elapsed() >= self.window {
                 return false;
