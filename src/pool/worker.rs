@@ -13,7 +13,7 @@ use crate::deque::{self, Steal};
 use crate::injector::Priority;
 use crate::metrics::Counters;
 use crate::sleep::Wake;
-use crate::sync::{thread, thread_local, Arc, AtomicBool, Ordering};
+use crate::sync::{thread_local, Arc, AtomicBool, Ordering};
 
 use super::job::{JobRef, Mode, Outcome};
 use super::join::OpenJoins;

@@ -1,0 +1,221 @@
+//! Bounded channel throughput: producers send `u64`s through a channel of
+//! capacity 1024 to consumers, until every message arrived.
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use crate::common::{alternate, ms, Series, Settings, Trial};
+
+/// The capacity of every channel.
+pub const CAPACITY: usize = 1024;
+
+/// A bounded multi-producer multi-consumer channel of `u64`.
+pub trait Channel {
+    /// The name in tables and plots.
+    const NAME: &'static str;
+    /// The sending half.
+    type Tx: Clone + Send;
+    /// The receiving half.
+    type Rx: Clone + Send;
+    /// A channel holding at most `cap` messages.
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx);
+    /// Sends, waiting for room.
+    fn send(tx: &Self::Tx, v: u64);
+    /// Receives, waiting for a message; `None` once every sender is gone.
+    fn recv(rx: &Self::Rx) -> Option<u64>;
+}
+
+/// weftpool's channel.
+pub struct Weft;
+
+impl Channel for Weft {
+    const NAME: &'static str = "weftpool";
+    type Tx = weftpool::channel::Sender<u64>;
+    type Rx = weftpool::channel::Receiver<u64>;
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        weftpool::channel::bounded(cap).expect("valid capacity")
+    }
+    fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).expect("a receiver is alive");
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+}
+
+/// crossbeam-channel.
+pub struct Crossbeam;
+
+impl Channel for Crossbeam {
+    const NAME: &'static str = "crossbeam-channel";
+    type Tx = crossbeam_channel::Sender<u64>;
+    type Rx = crossbeam_channel::Receiver<u64>;
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        crossbeam_channel::bounded(cap)
+    }
+    fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).expect("a receiver is alive");
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+}
+
+/// flume.
+pub struct Flume;
+
+impl Channel for Flume {
+    const NAME: &'static str = "flume";
+    type Tx = flume::Sender<u64>;
+    type Rx = flume::Receiver<u64>;
+    fn bounded(cap: usize) -> (Self::Tx, Self::Rx) {
+        flume::bounded(cap)
+    }
+    fn send(tx: &Self::Tx, v: u64) {
+        tx.send(v).expect("a receiver is alive");
+    }
+    fn recv(rx: &Self::Rx) -> Option<u64> {
+        rx.recv().ok()
+    }
+}
+
+/// `messages` sent by `producers` threads and received by `consumers`
+/// threads, from a common start until the last message arrived.
+pub fn throughput<C: Channel>(producers: usize, consumers: usize, messages: usize) -> Duration {
+    let (tx, rx) = C::bounded(CAPACITY);
+    let per_producer = messages / producers;
+    transfer(
+        producers,
+        consumers,
+        per_producer * producers,
+        move |_| {
+            let tx = tx.clone();
+            move || {
+                for i in 0..per_producer {
+                    C::send(&tx, i as u64);
+                }
+            }
+        },
+        move |_| {
+            let rx = rx.clone();
+            move || {
+                let mut got = 0usize;
+                while C::recv(&rx).is_some() {
+                    got += 1;
+                }
+                got
+            }
+        },
+    )
+}
+
+/// std's `sync_channel`: its receiver cannot be shared, so one consumer.
+pub fn throughput_std(producers: usize, messages: usize) -> Duration {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
+    let per_producer = messages / producers;
+    let mut rx = Some(rx);
+    transfer(
+        producers,
+        1,
+        per_producer * producers,
+        move |_| {
+            let tx = tx.clone();
+            move || {
+                for i in 0..per_producer {
+                    tx.send(i as u64).expect("the receiver is alive");
+                }
+            }
+        },
+        move |_| {
+            let rx = rx.take().expect("one consumer");
+            move || rx.iter().count()
+        },
+    )
+}
+
+/// Starts the threads, releases them together, and times until every
+/// consumer saw the senders disconnect. The factories' captured halves are
+/// dropped before the clock starts, so the channel closes when the last
+/// producer finishes.
+fn transfer<P, C, PF, CF>(
+    producers: usize,
+    consumers: usize,
+    expect: usize,
+    mut producer: PF,
+    mut consumer: CF,
+) -> Duration
+where
+    P: FnOnce() + Send,
+    C: FnOnce() -> usize + Send,
+    PF: FnMut(usize) -> P,
+    CF: FnMut(usize) -> C,
+{
+    let start_line = Barrier::new(producers + consumers + 1);
+    let producer_jobs: Vec<P> = (0..producers).map(&mut producer).collect();
+    let consumer_jobs: Vec<C> = (0..consumers).map(&mut consumer).collect();
+    drop((producer, consumer));
+    std::thread::scope(|s| {
+        let start_line = &start_line;
+        for job in producer_jobs {
+            s.spawn(move || {
+                start_line.wait();
+                job();
+            });
+        }
+        let receivers: Vec<_> = consumer_jobs
+            .into_iter()
+            .map(|job| {
+                s.spawn(move || {
+                    start_line.wait();
+                    job()
+                })
+            })
+            .collect();
+        start_line.wait();
+        let start = Instant::now();
+        let received: usize = receivers
+            .into_iter()
+            .map(|h| h.join().expect("consumer panicked"))
+            .sum();
+        let elapsed = start.elapsed();
+        assert_eq!(received, expect, "messages lost");
+        elapsed
+    })
+}
+
+/// 1 producer/1 consumer and 2/2, every channel alternating; milliseconds.
+pub fn run(settings: &Settings) -> (Vec<Series>, Vec<Series>) {
+    let m = settings.messages;
+    let mut one: Vec<Trial<'_>> = vec![
+        (
+            Weft::NAME,
+            Box::new(move || vec![ms(throughput::<Weft>(1, 1, m))]),
+        ),
+        (
+            Crossbeam::NAME,
+            Box::new(move || vec![ms(throughput::<Crossbeam>(1, 1, m))]),
+        ),
+        (
+            Flume::NAME,
+            Box::new(move || vec![ms(throughput::<Flume>(1, 1, m))]),
+        ),
+        ("std", Box::new(move || vec![ms(throughput_std(1, m))])),
+    ];
+    let one = alternate(settings.rounds, &mut one);
+    let mut two: Vec<Trial<'_>> = vec![
+        (
+            Weft::NAME,
+            Box::new(move || vec![ms(throughput::<Weft>(2, 2, m))]),
+        ),
+        (
+            Crossbeam::NAME,
+            Box::new(move || vec![ms(throughput::<Crossbeam>(2, 2, m))]),
+        ),
+        (
+            Flume::NAME,
+            Box::new(move || vec![ms(throughput::<Flume>(2, 2, m))]),
+        ),
+    ];
+    let two = alternate(settings.rounds, &mut two);
+    (one, two)
+}
