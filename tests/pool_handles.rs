@@ -222,7 +222,7 @@ fn many_handles_joined_from_workers_all_resolve() {
 }
 
 #[test]
-#[ignore = "hangs: see /tmp/pool-bugs.md #10 (a worker helping while it waits can run a task that waits for the waiter)"]
+#[ignore = "documented limit (docs/pool.md, JoinHandle): a worker helping while it waits can run a task that waits for the waiter, and hang"]
 fn a_task_run_while_its_worker_waits_may_wait_for_the_waiting_task() {
     bounded(|| {
         // W0 runs P; W1 is held by G. P spawns S onto its own deque, then
