@@ -16,6 +16,11 @@ use super::builder::{Overflow, PanicHandler, ThreadHook, ThreadNamer};
 use super::job::{JobRef, Mode, Outcome, Panic};
 use super::worker::WorkerThread;
 
+/// The closing bit of `Registry::gate`.
+const CLOSING: usize = 1;
+/// One admission in `Registry::gate`.
+const ADMISSION: usize = 2;
+
 /// Capacity of each worker's broadcast inbox.
 pub(crate) const INBOX_CAPACITY: usize = 64;
 
@@ -48,12 +53,13 @@ pub(crate) struct Registry {
     /// Per worker: a sibling found nothing to steal and asks it to share.
     pub(crate) share_requests: Box<[CachePadded<AtomicBool>]>,
     pub(crate) config: Config,
-    /// Set once: no new outside work is admitted.
-    pub(crate) closing: AtomicBool,
+    /// Bit 0: closing (no new outside work is admitted; set once). The rest:
+    /// outside submissions between their check of bit 0 and their push, in
+    /// units of [`ADMISSION`]. One word, so that admitting, closing and the
+    /// workers' exit check are ordered by read-modify-writes on it alone.
+    gate: CachePadded<AtomicUsize>,
     /// Set when a bounded shutdown ran out of time: queued jobs are dropped.
     pub(crate) aborting: AtomicBool,
-    /// Outside submissions between their `closing` check and their push.
-    admissions: CachePadded<AtomicUsize>,
     /// Outside submitters blocked on a full injector.
     blocked: CachePadded<AtomicUsize>,
     room: Mutex<()>,
@@ -94,9 +100,8 @@ impl Registry {
                 .map(|_| CachePadded::new(AtomicBool::new(false)))
                 .collect(),
             config,
-            closing: AtomicBool::new(false),
+            gate: CachePadded::new(AtomicUsize::new(0)),
             aborting: AtomicBool::new(false),
-            admissions: CachePadded::new(AtomicUsize::new(0)),
             blocked: CachePadded::new(AtomicUsize::new(0)),
             room: Mutex::new(()),
             room_freed: Condvar::new(),
@@ -123,10 +128,12 @@ impl Registry {
     /// Admits one outside submission, or refuses if the pool is closing. A
     /// successful call must be paired with [`Registry::end_admission`].
     pub(crate) fn begin_admission(&self) -> bool {
-        // SeqCst (with the load below): Dekker with `close`, which stores
-        // `closing` and then reads `admissions`.
-        self.admissions.fetch_add(1, Ordering::SeqCst);
-        if self.closing.load(Ordering::SeqCst) {
+        // SeqCst: with `close` and `drained_admissions`, every decision is an
+        // RMW or a load of this one word, so they are totally ordered: either
+        // this admission comes first (and the workers wait for it), or it
+        // sees the closing bit and backs out.
+        let prev = self.gate.fetch_add(ADMISSION, Ordering::SeqCst);
+        if prev & CLOSING != 0 {
             self.end_admission();
             return false;
         }
@@ -134,10 +141,10 @@ impl Registry {
     }
 
     pub(crate) fn end_admission(&self) {
-        // SeqCst: a closing pool's workers wait for this count to reach zero.
-        if self.admissions.fetch_sub(1, Ordering::SeqCst) == 1
-            && self.closing.load(Ordering::SeqCst)
-        {
+        // SeqCst: as in `begin_admission`; the last admission out of a closing
+        // pool wakes the workers waiting for it to leave.
+        let prev = self.gate.fetch_sub(ADMISSION, Ordering::SeqCst);
+        if prev == ADMISSION | CLOSING {
             self.sleep.wake_all();
         }
     }
@@ -145,7 +152,9 @@ impl Registry {
     /// True once no outside work can arrive any more: workers may exit when
     /// they also find nothing to run.
     pub(crate) fn drained_admissions(&self) -> bool {
-        self.closing.load(Ordering::SeqCst) && self.admissions.load(Ordering::SeqCst) == 0
+        // SeqCst: see `begin_admission`. Reading the final decrement also
+        // makes the admitted push visible (it was released by that RMW).
+        self.gate.load(Ordering::SeqCst) == CLOSING
     }
 
     /// Submits a job from outside the pool (or from another pool's worker),
@@ -298,8 +307,8 @@ impl Registry {
 
     /// Stops admission and wakes every worker so that it drains and exits.
     pub(crate) fn close(&self) {
-        // SeqCst: Dekker with `begin_admission`.
-        self.closing.store(true, Ordering::SeqCst);
+        // SeqCst: see `begin_admission`.
+        self.gate.fetch_or(CLOSING, Ordering::SeqCst);
         self.sleep.wake_all();
         // Blocked submitters were admitted; they wait for room, which the
         // draining workers make.

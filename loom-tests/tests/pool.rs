@@ -1,0 +1,269 @@
+//! Loom models of the pool's runtime protocols: the sleep/wake handshake
+//! between submitters and workers, `join` whose second half is stolen, waiting
+//! on a `JoinHandle` from outside the pool, shutdown racing with spawns, and
+//! panics caught at the task boundary.
+//!
+//! Under `--cfg loom` the whole pool runs on loom's primitives: its workers are
+//! loom threads, so a wake-up that is lost leaves every thread blocked and loom
+//! reports a deadlock. Each model keeps the pool tiny (one or two workers,
+//! queues of two, one or two tasks) so that every interleaving within the
+//! preemption bound is explored in seconds.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
+//! weftpool-loom-tests --release --target-dir target/loom --test pool`
+#![cfg(loom)]
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::{Arc, Notify};
+use loom::thread;
+use weftpool::{SpawnError, TaskError, ThreadPool};
+
+/// The preemption bound used when `LOOM_MAX_PREEMPTIONS` is not set: without
+/// one, a pool model would not finish.
+const DEFAULT_PREEMPTIONS: usize = 2;
+
+/// The bound for models with two workers. Two workers whose idle loops
+/// (search, last look, park) overlap each other and the submitter give far
+/// more interleavings than one: at a bound of 2 such a model runs for many
+/// minutes, so these models stop at one preemption. The one-worker models,
+/// which cover the same handshakes, keep the full bound.
+const TWO_WORKER_PREEMPTIONS: usize = 1;
+
+/// Loom's default of 1000 branches per execution is too few for a pool that
+/// starts, runs a few tasks and shuts down; a spin that never ends still
+/// exceeds this.
+const MAX_BRANCHES: usize = 20_000;
+
+/// Runs `model` under loom with the preemption bound from the environment.
+fn explore(model: impl Fn() + Sync + Send + 'static) {
+    explore_bounded(usize::MAX, model);
+}
+
+/// Runs `model` with the environment's preemption bound, but at most `max`.
+fn explore_bounded(max: usize, model: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    let bound = builder.preemption_bound.unwrap_or(DEFAULT_PREEMPTIONS);
+    builder.preemption_bound = Some(bound.min(max));
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        builder.max_branches = MAX_BRANCHES;
+    }
+    builder.check(model);
+}
+
+/// A pool with `threads` workers and queues of two, so that wrap-around and
+/// full queues are within reach.
+fn small_pool(threads: usize) -> ThreadPool {
+    ThreadPool::builder()
+        .threads(threads)
+        .queue_capacity(2)
+        .deque_capacity(2)
+        .build()
+        .expect("a small pool builds")
+}
+
+/// A task that counts its run in `counter`.
+fn counting(counter: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+    let counter = counter.clone();
+    move || {
+        counter.fetch_add(1, SeqCst);
+    }
+}
+
+/// The message of the panics the models raise on purpose.
+const DELIBERATE: &str = "deliberate panic in a loom model";
+
+/// Keeps the default panic report for everything except the models' own
+/// deliberate panics, which would otherwise print once per explored
+/// interleaving.
+fn quiet_deliberate_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&DELIBERATE) {
+            default(info);
+        }
+    }));
+}
+
+/// Sleep/wake: an outside spawn while the worker is searching, about to
+/// sleep or asleep is run; shutdown then drains and joins the worker.
+#[test]
+fn spawn_while_the_worker_goes_to_sleep_runs() {
+    explore(|| {
+        let pool = small_pool(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        pool.spawn(counting(&ran)).unwrap();
+        let report = pool.shutdown().unwrap();
+        assert_eq!(ran.load(SeqCst), 1);
+        assert_eq!(report.tasks_run, 1);
+    });
+}
+
+/// As above with two workers: one spawn, whichever worker searches or sleeps.
+#[test]
+fn spawn_while_two_workers_go_to_sleep_runs() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = small_pool(2);
+        let ran = Arc::new(AtomicUsize::new(0));
+        pool.spawn(counting(&ran)).unwrap();
+        pool.shutdown().unwrap();
+        assert_eq!(ran.load(SeqCst), 1);
+    });
+}
+
+/// Sleep/wake with no shutdown to rescue a lost wake-up: the submitter blocks
+/// on the task's handle, so if the worker is not woken every thread sleeps
+/// and loom reports the deadlock. Two handles joined in turn, so the worker
+/// goes to sleep again between them.
+#[test]
+fn spawn_handle_join_wakes_the_sleeping_worker() {
+    explore(|| {
+        let pool = small_pool(1);
+        let first = pool.spawn_handle(|| 1).unwrap();
+        assert_eq!(first.join().unwrap(), 1);
+        let second = pool.spawn_handle(|| 2).unwrap();
+        assert_eq!(second.join().unwrap(), 2);
+    });
+}
+
+/// As above with two workers and one handle.
+#[test]
+fn spawn_handle_join_wakes_one_of_two_workers() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = small_pool(2);
+        let handle = pool.spawn_handle(|| 7).unwrap();
+        assert_eq!(handle.join().unwrap(), 7);
+    });
+}
+
+/// `join` on a worker: `b` waits in the worker's deque while `a` runs; the
+/// other worker may steal it, and then the first waits on `b`'s latch
+/// (running other work, or sleeping through the pool's sleep protocol until
+/// the thief sets the latch and wakes it).
+#[test]
+fn join_whose_second_half_is_stolen() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = small_pool(2);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (ra, rb) = pool.install(|| {
+            pool.join(
+                || {
+                    runs.fetch_add(1, SeqCst);
+                    pool.current_worker_index()
+                },
+                || {
+                    runs.fetch_add(10, SeqCst);
+                    pool.current_worker_index()
+                },
+            )
+        });
+        assert!(ra.is_some() && rb.is_some(), "both halves run on workers");
+        assert_eq!(runs.load(SeqCst), 11, "each half runs once");
+    });
+}
+
+/// `join` with one worker: `b` is always popped back and run inline.
+#[test]
+fn join_on_one_worker_pops_its_second_half_back() {
+    explore(|| {
+        let pool = small_pool(1);
+        assert_eq!(pool.install(|| pool.join(|| 1, || 2)), (1, 2));
+    });
+}
+
+/// A task spawns a second task from its worker (into that worker's deque)
+/// and then blocks until the second one ran, outside the pool's knowledge:
+/// only the other worker can run it, so the spawn must wake that worker if
+/// it sleeps. (The scope body runs on a worker, and its spawns take the
+/// worker's own spawn path.)
+#[test]
+fn spawn_from_a_worker_wakes_a_sibling() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = small_pool(2);
+        let inner_ran = Notify::new();
+        pool.scope(|s| {
+            s.spawn(|_| inner_ran.notify());
+            inner_ran.wait();
+        });
+    });
+}
+
+/// A thread outside the pool (not the one that built it) spawns with a handle
+/// and joins: it parks until the worker finishes the task and wakes it.
+#[test]
+fn spawn_handle_join_from_another_thread() {
+    explore(|| {
+        let pool = Arc::new(small_pool(1));
+        let outsider = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.spawn_handle(|| 5).unwrap().join())
+        };
+        assert_eq!(outsider.join().unwrap().unwrap(), 5);
+    });
+}
+
+/// Shutdown racing with spawns from another thread: each task either runs or
+/// comes back as `SpawnError::ShutDown`, never both, never neither, and
+/// shutdown returns (the worker exits). A spawn admitted just before
+/// `closing` is set is still drained.
+#[test]
+fn shutdown_races_spawns_from_another_thread() {
+    explore(|| {
+        let pool = Arc::new(small_pool(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let spawner = {
+            let (pool, ran) = (pool.clone(), ran.clone());
+            thread::spawn(move || {
+                (0..2)
+                    .filter(|_| match pool.spawn(counting(&ran)) {
+                        Ok(()) => false,
+                        Err(SpawnError::ShutDown(_)) => true,
+                        Err(SpawnError::Full(_)) => panic!("a queue of two cannot be full"),
+                    })
+                    .count()
+            })
+        };
+        let report = pool.shutdown().unwrap();
+        let handed_back = spawner.join().unwrap();
+        assert_eq!(ran.load(SeqCst) + handed_back, 2, "lost or duplicated");
+        assert_eq!(report.tasks_run as usize, ran.load(SeqCst));
+        assert_eq!(report.threads_still_running, 0);
+    });
+}
+
+/// As above with two workers and one spawn.
+#[test]
+fn shutdown_races_a_spawn_with_two_workers() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = Arc::new(small_pool(2));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let spawner = {
+            let (pool, ran) = (pool.clone(), ran.clone());
+            thread::spawn(move || pool.spawn(counting(&ran)).is_err())
+        };
+        pool.shutdown().unwrap();
+        let handed_back = usize::from(spawner.join().unwrap());
+        assert_eq!(ran.load(SeqCst) + handed_back, 1, "lost or duplicated");
+    });
+}
+
+/// A fire-and-forget task panics: the worker survives (the pool has one) and
+/// runs a later task; a panicking task with a handle reports `Panicked`.
+#[test]
+fn panicking_task_leaves_the_worker_running() {
+    quiet_deliberate_panics();
+    explore(|| {
+        let pool = small_pool(1);
+        pool.spawn(|| std::panic::panic_any(DELIBERATE)).unwrap();
+        let failing = pool.spawn_handle(|| -> u32 { std::panic::panic_any(DELIBERATE) });
+        match failing.unwrap().join() {
+            Err(TaskError::Panicked(payload)) => {
+                assert_eq!(payload.downcast_ref::<&str>(), Some(&DELIBERATE));
+            }
+            other => panic!("expected a panic, got {other:?}"),
+        }
+        let later = pool.spawn_handle(|| 3).unwrap();
+        assert_eq!(later.join().unwrap(), 3);
+        let report = pool.shutdown().unwrap();
+        assert_eq!(report.tasks_panicked, 1);
+    });
+}
