@@ -43,7 +43,8 @@ fn take_serves_the_most_urgent_published_level() {
         let pusher = {
             let (inj, published) = (inj.clone(), published.clone());
             thread::spawn(move || {
-                inj.push(Priority::Critical, (Priority::Critical, 2)).unwrap();
+                inj.push(Priority::Critical, (Priority::Critical, 2))
+                    .unwrap();
                 // Release: the push happens before a take that sees the flag.
                 published.store(true, Ordering::Release);
             })
@@ -76,13 +77,17 @@ fn background_is_served_within_the_starvation_limit() {
     const K: usize = 1;
     explore(|| {
         let inj = Arc::new(injector(4, K));
-        inj.push(Priority::Background, (Priority::Background, 0)).unwrap();
-        inj.push(Priority::Critical, (Priority::Critical, 1)).unwrap();
-        inj.push(Priority::Critical, (Priority::Critical, 2)).unwrap();
+        inj.push(Priority::Background, (Priority::Background, 0))
+            .unwrap();
+        inj.push(Priority::Critical, (Priority::Critical, 1))
+            .unwrap();
+        inj.push(Priority::Critical, (Priority::Critical, 2))
+            .unwrap();
         let pusher = {
             let inj = inj.clone();
             thread::spawn(move || {
-                inj.push(Priority::Critical, (Priority::Critical, 3)).unwrap();
+                inj.push(Priority::Critical, (Priority::Critical, 3))
+                    .unwrap();
             })
         };
         let mut critical_before = 0;
@@ -127,11 +132,7 @@ fn racing_takers_take_every_task_once() {
         taken.sort_unstable();
         assert_eq!(
             taken,
-            [
-                (Priority::High, 1),
-                (Priority::High, 2),
-                (Priority::Low, 0)
-            ]
+            [(Priority::High, 1), (Priority::High, 2), (Priority::Low, 0)]
         );
     });
 }

@@ -7,7 +7,12 @@
 //! loom threads, so a wake-up that is lost leaves every thread blocked and loom
 //! reports a deadlock. Each model keeps the pool tiny (one or two workers,
 //! queues of two, one or two tasks) so that every interleaving within the
-//! preemption bound is explored in seconds.
+//! preemption bound is explored in well under a minute.
+//!
+//! Loom models `fence(SeqCst)` exactly but reads SeqCst loads and stores as
+//! acquire/release, so a handshake passes here only if it holds under that
+//! weaker reading: each Dekker pair in the pool has a SeqCst fence on both
+//! sides, or lives in a single atomic word.
 //!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
 //! weftpool-loom-tests --release --target-dir target/loom --test pool`
@@ -158,6 +163,31 @@ fn join_whose_second_half_is_stolen() {
         });
         assert!(ra.is_some() && rb.is_some(), "both halves run on workers");
         assert_eq!(runs.load(SeqCst), 11, "each half runs once");
+    });
+}
+
+/// `join` whose owner must wait: `b` cannot finish before `a` has, so when
+/// the other worker steals `b`, the owner finds its deque empty after `a`
+/// and waits on `b`'s latch, going to sleep if it finds nothing to do. The
+/// thief that sets the latch must wake it.
+#[test]
+fn join_owner_sleeps_until_the_thief_sets_the_latch() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = small_pool(2);
+        let a_done = Notify::new();
+        let (ra, rb) = pool.install(|| {
+            pool.join(
+                || {
+                    a_done.notify();
+                    1
+                },
+                || {
+                    a_done.wait();
+                    2
+                },
+            )
+        });
+        assert_eq!((ra, rb), (1, 2));
     });
 }
 
