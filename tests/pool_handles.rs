@@ -216,7 +216,7 @@ fn many_handles_joined_from_workers_all_resolve() {
             })
             .collect();
         let sum: usize = outers.into_iter().map(|h| h.join().unwrap()).sum();
-        assert_eq!(sum, (0..200).map(|i| i * 2).sum());
+        assert_eq!(sum, (0..200).map(|i| i * 2).sum::<usize>());
         assert_eq!(total.load(Ordering::Relaxed), sum);
     });
 }
