@@ -1,3 +1,6 @@
+//! A quick end-to-end pass over the pool API.
+#![cfg(not(loom))]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
