@@ -22,6 +22,15 @@ fn counting_task(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
     }
 }
 
+/// One worker, `CAP` slots per level, `Overflow::Reject`.
+fn reject_pool() -> weftpool::ThreadPool {
+    builder(1)
+        .queue_capacity(CAP)
+        .overflow(Overflow::Reject)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn block_holds_the_submitter_until_there_is_room_and_runs_everything() {
     bounded(|| {
@@ -121,11 +130,7 @@ fn block_spawn_batch_waits_for_room_and_spawns_all() {
 #[test]
 fn reject_hands_the_task_back_and_it_is_still_callable() {
     bounded(|| {
-        let pool = builder(1)
-            .queue_capacity(CAP)
-            .overflow(Overflow::Reject)
-            .build()
-            .unwrap();
+        let pool = reject_pool();
         let gate = block_a_worker(&pool);
         let count = Arc::new(AtomicUsize::new(0));
         for _ in 0..CAP {
@@ -161,11 +166,7 @@ fn reject_hands_the_task_back_and_it_is_still_callable() {
 #[test]
 fn reject_spawn_batch_hands_back_the_rest_unspawned() {
     bounded(|| {
-        let pool = builder(1)
-            .queue_capacity(CAP)
-            .overflow(Overflow::Reject)
-            .build()
-            .unwrap();
+        let pool = reject_pool();
         let gate = block_a_worker(&pool);
         let count = Arc::new(AtomicUsize::new(0));
         let err = pool
@@ -338,5 +339,122 @@ fn reject_from_a_worker_hands_the_task_back() {
         })
         .unwrap();
         assert_eq!(rx.recv_timeout(HANG).unwrap(), 1);
+    });
+}
+
+/// A capture whose drops are counted, padded to `N` bytes and aligned to
+/// `align_of::<A>()`.
+struct Capture<A: Copy, const N: usize> {
+    drops: Arc<AtomicUsize>,
+    bytes: [u8; N],
+    _align: [A; 0],
+}
+
+impl<A: Copy, const N: usize> Drop for Capture<A, N> {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Clone, Copy)]
+#[repr(align(32))]
+struct Align32;
+
+/// Closures of every size around the inline limit (two words), and an
+/// over-aligned one: the handed-back closure has its captures intact, an
+/// accepted one runs with them, and each capture is dropped exactly once.
+fn closures_keep_their_captures<A: Copy + Send + 'static, const N: usize>() {
+    bounded(|| {
+        let pool = reject_pool();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let task = |fill: u8| {
+            let capture = Capture::<A, N> {
+                drops: drops.clone(),
+                bytes: [fill; N],
+                _align: [],
+            };
+            let seen = seen.clone();
+            move || {
+                let capture = capture;
+                assert_eq!(
+                    &capture as *const _ as usize % std::mem::align_of::<A>(),
+                    0,
+                    "capture misaligned"
+                );
+                seen.lock().unwrap().push(capture.bytes.to_vec());
+            }
+        };
+        let gate = block_a_worker(&pool);
+        for i in 0..CAP {
+            pool.spawn(task(i as u8)).unwrap();
+        }
+        let back = match pool.spawn(task(0xAB)).unwrap_err() {
+            SpawnError::Full(f) => f,
+            SpawnError::ShutDown(_) => panic!("expected Full"),
+        };
+        back();
+        assert_eq!(seen.lock().unwrap().as_slice(), &[vec![0xAB; N]]);
+        gate.open();
+        pool.shutdown().unwrap();
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort();
+        let mut want: Vec<Vec<u8>> = (0..CAP).map(|i| vec![i as u8; N]).collect();
+        want.push(vec![0xAB; N]);
+        want.sort();
+        assert_eq!(seen, want);
+        assert_eq!(drops.load(Ordering::SeqCst), CAP + 1);
+    });
+}
+
+#[test]
+fn closures_of_every_size_keep_their_captures() {
+    // A capture is an Arc plus N bytes, plus the `seen` Arc in the closure:
+    // the small ones travel inline in the queue, the others boxed.
+    closures_keep_their_captures::<u8, 0>();
+    closures_keep_their_captures::<u8, 1>();
+    closures_keep_their_captures::<u64, 8>();
+    closures_keep_their_captures::<u8, 9>();
+    closures_keep_their_captures::<u8, 64>();
+    closures_keep_their_captures::<Align32, 0>();
+    closures_keep_their_captures::<Align32, 32>();
+}
+
+/// Tasks cancelled by a timed-out shutdown drop their captures exactly once,
+/// whether they travelled inline or boxed.
+#[test]
+fn cancelled_tasks_drop_their_captures_once() {
+    bounded(|| {
+        let pool = builder(1).queue_capacity(64).build().unwrap();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let gate = block_a_worker(&pool);
+        for i in 0..16 {
+            if i % 2 == 0 {
+                let c = Capture::<u8, 0> {
+                    drops: drops.clone(),
+                    bytes: [],
+                    _align: [],
+                };
+                pool.spawn(move || drop(c)).unwrap();
+            } else {
+                let c = Capture::<u8, 100> {
+                    drops: drops.clone(),
+                    bytes: [0; 100],
+                    _align: [],
+                };
+                pool.spawn(move || drop(c)).unwrap();
+            }
+        }
+        let opener = {
+            let gate = gate.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                gate.open();
+            })
+        };
+        let report = pool.shutdown_timeout(Duration::from_millis(1));
+        opener.join().unwrap();
+        drop(report);
+        assert!(eventually(HANG, || drops.load(Ordering::SeqCst) == 16));
     });
 }

@@ -304,3 +304,25 @@ fn panicking_task_leaves_the_worker_running() {
         assert_eq!(report.tasks_panicked, 1);
     });
 }
+
+/// Backpressure: an outside submitter blocked on a full injector (one slot
+/// per level) is woken once the worker has taken enough to leave the
+/// injector at most half full, and every task runs. The wake-up is the only
+/// way out: under loom a timed condvar wait never times out.
+#[test]
+fn blocked_submitter_is_woken_when_the_worker_makes_room() {
+    explore(|| {
+        let pool = ThreadPool::builder()
+            .threads(1)
+            .queue_capacity(1)
+            .deque_capacity(2)
+            .build()
+            .expect("a small pool builds");
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            pool.spawn(counting(&ran)).unwrap();
+        }
+        pool.shutdown().unwrap();
+        assert_eq!(ran.load(SeqCst), 3);
+    });
+}

@@ -9,7 +9,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::error::ShutdownError;
 use crate::sync::{thread, AtomicUsize, Mutex, Ordering};
 
-use super::job::{HeapJob, Latch, MustRun, Panic};
+use super::job::{Latch, MustRun, OwnedJob, Panic};
 use super::latch::{LockLatch, WorkerLatch};
 use super::registry::Registry;
 
@@ -105,7 +105,7 @@ where
             }
         };
         // SAFETY: the job borrows `state` and `op`, which outlive it (we wait).
-        let mut job = unsafe { HeapJob::into_job_ref(MustRun(task)) };
+        let mut job = unsafe { OwnedJob::into_job_ref(MustRun(task)) };
         // The inbox only fills when many broadcasts overlap: wait for room.
         while let Err(back) = registry.inboxes[index].push(job) {
             job = back;

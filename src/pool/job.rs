@@ -1,11 +1,18 @@
 //! Type-erased jobs: what deques and injectors carry.
 //!
-//! A [`JobRef`] is two words: a pointer to the job and the function that runs
-//! (or discards) it. Heap jobs own a boxed closure; stack jobs live in the frame
-//! of a `join` or `install` caller, which does not return before the job ran.
+//! A [`JobRef`] is four words: the function that runs (or discards) the job
+//! and its payload. The payload is either the job's address (boxed closures
+//! too large to carry, and stack jobs, which live in the frame of a `join` or
+//! `install` caller that does not return before the job ran) or the closure
+//! itself, when it fits in two words: most spawned closures capture a
+//! reference or two, and carrying them inline saves an allocation on the
+//! submitting thread and a cross-thread free on the worker, where the
+//! allocator's shared arena made both contend.
 
 use std::any::Any;
+use std::mem::{self, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
 
 use crate::sync::UnsafeCell;
 
@@ -33,39 +40,69 @@ pub(crate) enum Outcome {
     Skipped,
 }
 
-/// A pointer to a job and the function that executes it.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct JobRef {
-    data: *const (),
-    execute: unsafe fn(*const (), Mode) -> Outcome,
+/// Closures up to this many words (and at most word-aligned) travel inline.
+const INLINE_WORDS: usize = 2;
+
+/// What a [`JobRef`] carries besides its function.
+#[derive(Clone, Copy)]
+pub(crate) struct Payload {
+    /// The job's address; null for an inline job.
+    addr: *const (),
+    /// An inline job's closure (uninitialised otherwise).
+    inline: [MaybeUninit<usize>; INLINE_WORDS],
 }
 
-// SAFETY: a JobRef is only created for jobs whose contents are `Send` (heap
+impl Payload {
+    fn at(addr: *const ()) -> Self {
+        Self {
+            addr,
+            inline: [MaybeUninit::uninit(); INLINE_WORDS],
+        }
+    }
+}
+
+/// A job and the function that executes it.
+#[derive(Clone, Copy)]
+pub(crate) struct JobRef {
+    execute: unsafe fn(Payload, Mode) -> Outcome,
+    payload: Payload,
+}
+
+// SAFETY: a JobRef is only created for jobs whose contents are `Send` (owned
 // jobs require `F: Send`; stack jobs require their closure and result to be
 // `Send`), and each JobRef is executed exactly once, by one thread.
 unsafe impl Send for JobRef {}
 
+impl std::fmt::Debug for JobRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobRef")
+            .field("addr", &self.payload.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl JobRef {
-    /// Whether both refer to the same job (jobs live at distinct addresses).
+    /// Whether both refer to the same job in memory (stack and boxed jobs
+    /// live at distinct addresses; inline jobs have none and match nothing).
     #[inline]
     pub(crate) fn is(&self, other: &JobRef) -> bool {
-        std::ptr::eq(self.data, other.data)
+        !self.payload.addr.is_null() && ptr::eq(self.payload.addr, other.payload.addr)
     }
 
     /// Runs (or cancels) the job. Never unwinds: panics of the work are
     /// caught and returned (fire-and-forget) or stored for the waiter.
     ///
     /// # Safety
-    /// Each `JobRef` must be executed exactly once, and the job it points to
-    /// must still be alive.
+    /// Each `JobRef` must be executed exactly once (copies included), and the
+    /// job it points to, if any, must still be alive.
     #[inline]
     pub(crate) unsafe fn execute(self, mode: Mode) -> Outcome {
         // SAFETY: forwarded to the caller's contract.
-        unsafe { (self.execute)(self.data, mode) }
+        unsafe { (self.execute)(self.payload, mode) }
     }
 }
 
-/// Work a heap job can carry: a plain closure, or a closure with a handle.
+/// Work an owned job can carry: a plain closure, or a closure with a handle.
 pub(crate) trait Runnable: Send {
     /// Runs the work; false if there was nothing to run (cancelled earlier).
     fn run(self) -> bool;
@@ -97,47 +134,79 @@ impl<F: FnOnce() + Send> Runnable for MustRun<F> {
     const CANCELLABLE: bool = false;
 }
 
-/// A boxed task run at most once; it owns itself once enqueued.
-pub(crate) struct HeapJob<F> {
+/// A task that owns its closure: carried inline in its `JobRef` when small
+/// enough, boxed otherwise. Run or cancelled at most once.
+pub(crate) struct OwnedJob<F> {
     func: F,
 }
 
-impl<F: Runnable> HeapJob<F> {
-    /// Boxes `func` and leaks it into a `JobRef`; [`HeapJob::reclaim`] undoes
-    /// this for a job no queue accepted.
+impl<F: Runnable> OwnedJob<F> {
+    /// Whether `F` travels inside the `JobRef` rather than in a box.
+    const INLINE: bool = mem::size_of::<F>() <= mem::size_of::<[usize; INLINE_WORDS]>()
+        && mem::align_of::<F>() <= mem::align_of::<usize>();
+
+    /// Moves `func` into a `JobRef`; [`OwnedJob::reclaim`] undoes this for a
+    /// job no queue accepted.
     ///
     /// # Safety
     /// Everything `func` borrows must outlive the job's execution (true for
     /// `'static` tasks; a scope waits for its tasks before its borrows end).
+    #[inline]
     pub(crate) unsafe fn into_job_ref(func: F) -> JobRef {
-        let data = Box::into_raw(Box::new(HeapJob { func }));
-        JobRef {
-            data: data as *const (),
-            execute: Self::execute,
+        if Self::INLINE {
+            let mut payload = Payload::at(ptr::null());
+            // SAFETY: `INLINE` checked that `F` fits the words and needs no
+            // stricter alignment than they have.
+            unsafe { ptr::write(payload.inline.as_mut_ptr() as *mut F, func) };
+            JobRef {
+                execute: Self::execute,
+                payload,
+            }
+        } else {
+            let addr = Box::into_raw(Box::new(OwnedJob { func }));
+            JobRef {
+                execute: Self::execute,
+                payload: Payload::at(addr as *const ()),
+            }
         }
     }
 
-    /// Takes back the task of a `JobRef` made by `into_job_ref` that was never
-    /// executed.
+    /// Takes back the closure of a `JobRef` made by `into_job_ref` that was
+    /// never executed.
     ///
     /// # Safety
-    /// `job` must come from `HeapJob::<F>::into_job_ref` and must not have been
-    /// executed or reclaimed.
+    /// `job` must come from `OwnedJob::<F>::into_job_ref` and must not have
+    /// been executed or reclaimed (copies included).
     pub(crate) unsafe fn reclaim(job: JobRef) -> F {
-        // SAFETY: by the contract, `data` is a live `Box<HeapJob<F>>` we own.
-        unsafe { Box::from_raw(job.data as *mut HeapJob<F>) }.func
+        // SAFETY: by the contract, the payload holds a live `F` we own.
+        unsafe { Self::take(job.payload) }
     }
 
-    unsafe fn execute(data: *const (), mode: Mode) -> Outcome {
-        // SAFETY: `data` came from `into_job_ref` and, by `JobRef::execute`'s
-        // contract, is executed once: we own the box now.
-        let job = unsafe { Box::from_raw(data as *mut HeapJob<F>) };
+    /// Moves the closure out of a payload made by `into_job_ref`.
+    ///
+    /// # Safety
+    /// As for `reclaim`: the payload's closure is live and owned by the caller.
+    #[inline]
+    unsafe fn take(payload: Payload) -> F {
+        if Self::INLINE {
+            // SAFETY: `into_job_ref` wrote an `F` at the start of the words,
+            // and this is its one move out.
+            unsafe { ptr::read(payload.inline.as_ptr() as *const F) }
+        } else {
+            // SAFETY: `addr` is the leaked box, reclaimed once.
+            unsafe { Box::from_raw(payload.addr as *mut OwnedJob<F>) }.func
+        }
+    }
+
+    unsafe fn execute(payload: Payload, mode: Mode) -> Outcome {
+        // SAFETY: by `JobRef::execute`'s contract this is the one execution.
+        let func = unsafe { Self::take(payload) };
         if mode == Mode::Cancel && F::CANCELLABLE {
             // Dropping the work may itself panic (a user Drop impl).
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(job)));
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(func)));
             return Outcome::Cancelled;
         }
-        match panic::catch_unwind(AssertUnwindSafe(move || job.func.run())) {
+        match panic::catch_unwind(AssertUnwindSafe(move || func.run())) {
             Ok(true) => Outcome::Ran,
             Ok(false) => Outcome::Skipped,
             Err(p) => Outcome::Panicked(p),
@@ -185,8 +254,8 @@ impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
     #[inline]
     pub(crate) fn as_job_ref(&self) -> JobRef {
         JobRef {
-            data: self as *const Self as *const (),
             execute: Self::execute,
+            payload: Payload::at(self as *const Self as *const ()),
         }
     }
 
@@ -220,10 +289,10 @@ impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
 
     /// Stack jobs always run, whatever the mode: their owner is blocked on
     /// them and they live in its frame.
-    unsafe fn execute(data: *const (), _mode: Mode) -> Outcome {
-        // SAFETY: `data` points at a live StackJob: its owner waits for the
+    unsafe fn execute(payload: Payload, _mode: Mode) -> Outcome {
+        // SAFETY: `addr` points at a live StackJob: its owner waits for the
         // latch before leaving the frame.
-        let this = unsafe { &*(data as *const Self) };
+        let this = unsafe { &*(payload.addr as *const Self) };
         let func = this.func.with_mut(|f| {
             // SAFETY: this JobRef is executed once; the owner no longer
             // touches `func` once the job is in a queue and was stolen.
@@ -241,5 +310,68 @@ impl<L: Latch, F: FnOnce(bool) -> R + Send, R: Send> StackJob<L, F, R> {
         // SAFETY: the last use of `this`.
         unsafe { L::set(&this.latch) };
         Outcome::Ran
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[repr(align(16))]
+    struct Aligned16(#[allow(dead_code)] u8);
+
+    fn inline<F: Runnable>(_: &F) -> bool {
+        OwnedJob::<F>::INLINE
+    }
+
+    #[test]
+    fn closures_up_to_two_words_and_word_alignment_travel_inline() {
+        let (a, b, c) = (1usize, 2usize, 3usize);
+        assert!(inline(&|| ()));
+        assert!(inline(&move || {
+            std::hint::black_box(a);
+        }));
+        assert!(inline(&move || {
+            std::hint::black_box((a, b));
+        }));
+        assert!(!inline(&move || {
+            std::hint::black_box((a, b, c));
+        }));
+        let aligned = Aligned16(0);
+        assert!(!inline(&move || {
+            std::hint::black_box(&aligned);
+        }));
+    }
+
+    #[test]
+    fn inline_and_boxed_jobs_run_and_reclaim_their_captures() {
+        let small = std::sync::Arc::new(7u8);
+        let big = [5u64; 4];
+        fn reclaim_of<F: Runnable>(_: &F) -> unsafe fn(JobRef) -> F {
+            OwnedJob::<F>::reclaim
+        }
+        let s = small.clone();
+        let task = move || drop(s);
+        let reclaim = reclaim_of(&task);
+        // SAFETY: 'static captures; the job is reclaimed, never executed.
+        let job = unsafe { OwnedJob::into_job_ref(task) };
+        assert!(job.payload.addr.is_null(), "a one-word closure goes inline");
+        assert_eq!(std::sync::Arc::strong_count(&small), 2);
+        // SAFETY: made just above, never executed.
+        let f = unsafe { reclaim(job) };
+        drop(f);
+        assert_eq!(std::sync::Arc::strong_count(&small), 1);
+        let sum = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let out = sum.clone();
+        // SAFETY: 'static captures; executed once below.
+        let job = unsafe {
+            OwnedJob::into_job_ref(move || {
+                out.fetch_add(big.iter().sum::<u64>(), std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        assert!(!job.payload.addr.is_null(), "a five-word closure is boxed");
+        // SAFETY: the one execution of this job.
+        assert!(matches!(unsafe { job.execute(Mode::Run) }, Outcome::Ran));
+        assert_eq!(sum.load(std::sync::atomic::Ordering::SeqCst), 20);
     }
 }

@@ -16,6 +16,10 @@ use super::builder::{Overflow, PanicHandler, ThreadHook, ThreadNamer};
 use super::job::{JobRef, Mode, Outcome, Panic};
 use super::worker::WorkerThread;
 
+/// How long a blocked submitter sleeps before it looks for room again on its
+/// own, in case room opened at its level while others kept the total high.
+const BLOCKED_RECHECK: Duration = Duration::from_millis(1);
+
 /// The closing bit of `Registry::gate`.
 const CLOSING: usize = 1;
 /// One admission in `Registry::gate`.
@@ -258,10 +262,14 @@ impl Registry {
             }
             // Make sure someone is draining the queue we wait on.
             self.sleep.notify_one();
+            // The timeout bounds the wait when the room is at our level but
+            // other levels keep the total above the wake-up mark (see
+            // `room_was_freed`).
             guard = self
                 .room_freed
-                .wait(guard)
-                .unwrap_or_else(|e| e.into_inner());
+                .wait_timeout(guard, BLOCKED_RECHECK)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         self.blocked.fetch_sub(1, Ordering::SeqCst);
         drop(guard);
@@ -273,7 +281,14 @@ impl Registry {
     pub(crate) fn room_was_freed(&self) {
         // SeqCst fence: Dekker with `push_blocking` (see there).
         fence(Ordering::SeqCst);
-        if self.blocked.load(Ordering::SeqCst) > 0 {
+        // Hysteresis: blocked submitters are woken once the injectors are at
+        // most half full, not after every take, so that a submitter refills
+        // many slots per wake-up instead of trading a futex round trip for
+        // each batch taken (every level is then below half, including the
+        // one the submitter waits on).
+        if self.blocked.load(Ordering::SeqCst) > 0
+            && self.injector.len() <= self.injector.capacity_per_level() / 2
+        {
             let _guard = self.room.lock().unwrap_or_else(|e| e.into_inner());
             self.room_freed.notify_all();
         }

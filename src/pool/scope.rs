@@ -8,7 +8,7 @@ use crate::injector::Priority;
 use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
 
 use super::builder::Overflow;
-use super::job::{HeapJob, Latch, Mode, MustRun, Outcome, Panic};
+use super::job::{Latch, Mode, MustRun, Outcome, OwnedJob, Panic};
 use super::latch::WorkerLatch;
 use super::registry::Registry;
 use super::worker::WorkerThread;
@@ -84,7 +84,7 @@ impl<'scope> Scope<'scope> {
         };
         // SAFETY: the task borrows only what outlives 'scope, and the scope
         // does not return before the task's guard has dropped.
-        let job = unsafe { HeapJob::into_job_ref(MustRun(task)) };
+        let job = unsafe { OwnedJob::into_job_ref(MustRun(task)) };
         match self.registry.current_worker() {
             Some(worker) => worker.push(Priority::Normal, job),
             None => {

@@ -8,7 +8,7 @@ use crate::sync::Arc;
 
 use super::builder::Overflow;
 use super::handle::{handle_task, HandleTask, JoinHandle};
-use super::job::{HeapJob, JobRef, Runnable};
+use super::job::{JobRef, OwnedJob, Runnable};
 use super::registry::{Refusal, Registry};
 
 fn refused<F>(why: Refusal, f: F) -> SpawnError<F> {
@@ -46,11 +46,11 @@ fn submit_task<T: Runnable + 'static>(
     overflow: Overflow,
 ) -> Result<(), SpawnError<T>> {
     // SAFETY: the task is 'static, so it borrows nothing that could end.
-    let job = unsafe { HeapJob::into_job_ref(task) };
+    let job = unsafe { OwnedJob::into_job_ref(task) };
     submit(registry, priority, job, overflow).map_err(|(job, why)| {
-        // SAFETY: `job` was made above from a `HeapJob<T>` and was refused,
+        // SAFETY: `job` was made above from a `OwnedJob<T>` and was refused,
         // so it was never executed.
-        refused(why, unsafe { HeapJob::<T>::reclaim(job) })
+        refused(why, unsafe { OwnedJob::<T>::reclaim(job) })
     })
 }
 
@@ -104,12 +104,12 @@ where
     }
     let outcome = {
         // SAFETY: every task is 'static.
-        let mut jobs = tasks.by_ref().map(|f| unsafe { HeapJob::into_job_ref(f) });
+        let mut jobs = tasks.by_ref().map(|f| unsafe { OwnedJob::into_job_ref(f) });
         registry.inject_batch(priority, &mut jobs, overflow)
     };
     outcome.map_err(|(_, job, why)| {
-        // SAFETY: made from a `HeapJob<F>` just above and refused unexecuted.
-        let first = unsafe { HeapJob::<F>::reclaim(job) };
+        // SAFETY: made from a `OwnedJob<F>` just above and refused unexecuted.
+        let first = unsafe { OwnedJob::<F>::reclaim(job) };
         refused(why, std::iter::once(first).chain(tasks).collect())
     })
 }
