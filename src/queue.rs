@@ -125,15 +125,21 @@ impl<T> Ring<T> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos.wrapping_mul(2)) as isize;
             if diff == 0 {
-                // Relaxed on both: claiming the position publishes nothing; the
-                // value is published by the sequence store below.
+                // SeqCst on success: the claim is a producer's half of the
+                // wake-up Dekker pairs (pool sleep, channel waiters). A waiter
+                // that registers, then reads `tail` (SeqCst, `is_empty`),
+                // either sees this claim or is seen by the producer's SeqCst
+                // load after it, so producers need no fence (a locked CAS
+                // costs the same on x86). The value itself is published by
+                // the sequence store below. Relaxed on failure: nothing read.
                 match self.tail.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
-                    Ordering::Relaxed,
+                    Ordering::SeqCst,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
+                        crate::sync::model_sc_order();
                         // SAFETY: winning the CAS for `pos` while the sequence
                         // says "empty for pos" gives this thread sole access to
                         // the slot until it publishes the new sequence.
@@ -168,14 +174,19 @@ impl<T> Ring<T> {
             let seq = slot.seq.load(Ordering::Acquire);
             let diff = seq.wrapping_sub(pos.wrapping_mul(2).wrapping_add(1)) as isize;
             if diff == 0 {
-                // Relaxed: the position claim carries no data; the sequence does.
+                // SeqCst on success: as the tail claim in `push`, the head
+                // claim is a consumer's half of the "room appeared" Dekker
+                // pair with blocked channel senders, who re-read `head`
+                // (SeqCst) after registering. The value is handed over by the
+                // sequences. Relaxed on failure: nothing read.
                 match self.head.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),
-                    Ordering::Relaxed,
+                    Ordering::SeqCst,
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
+                        crate::sync::model_sc_order();
                         // SAFETY: the sequence says "full for pos" and we won the
                         // CAS for `pos`: the value is initialised and ours alone.
                         let value = slot.value.with(|p| unsafe { (*p).assume_init_read() });

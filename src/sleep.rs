@@ -5,7 +5,10 @@
 //!
 //! - A submitter publishes its task, then (after a `SeqCst` fence) reads the
 //!   word: if a worker is searching, or every worker is awake, it does nothing;
-//!   otherwise it wakes one sleeper, which starts out searching.
+//!   otherwise it wakes one sleeper, which starts out searching. A push into
+//!   an injector needs no fence: its SeqCst claim of the ring's tail and the
+//!   SeqCst load of the word are ordered by the SeqCst total order, and the
+//!   last look below reads that tail ([`Sleep::notify_one_after_ring_push`]).
 //! - At most half of the workers search at once ([`Sleep::try_begin_search`]).
 //! - A searcher that finds work stops searching; if it was the last searcher it
 //!   wakes another sleeper, since where there was one task there may be more.
@@ -16,7 +19,8 @@
 //!   wakes it from the list) or the worker's last look sees the task.
 //!
 //! The lock is only taken on the slow paths: going to sleep and waking a
-//! sleeper. A submitter whose pool is busy pays one fence and one load.
+//! sleeper. A submitter whose pool is busy pays one load (plus a fence when
+//! it pushed into a deque).
 
 use crate::sync::thread::{self, Thread};
 use crate::sync::{fence, AtomicU8, AtomicUsize, CachePadded, Mutex, Ordering};
@@ -115,6 +119,21 @@ impl Sleep {
         // SeqCst fence: orders the caller's publication of work before the read
         // of the word (Dekker with `park`'s leave-then-look).
         fence(Ordering::SeqCst);
+        let state = self.state.load(Ordering::SeqCst);
+        if Self::searching(state) > 0 || Self::awake(state) == self.workers {
+            return;
+        }
+        self.wake_sleepers(1);
+    }
+
+    /// Like [`notify_one`](Self::notify_one), for work published by a ring
+    /// push: the push's SeqCst claim of the ring's tail and the SeqCst load
+    /// here are ordered by the total order of SeqCst operations, against the
+    /// parker's SeqCst leave and its SeqCst read of the tail in the last
+    /// look, so the fence (which waits for the slot's store to leave the
+    /// store buffer: a cross-core miss per spawn) is not needed.
+    #[inline]
+    pub(crate) fn notify_one_after_ring_push(&self) {
         let state = self.state.load(Ordering::SeqCst);
         if Self::searching(state) > 0 || Self::awake(state) == self.workers {
             return;

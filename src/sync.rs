@@ -27,6 +27,11 @@ mod imp {
         std::hint::spin_loop();
     }
 
+    /// Nothing: see the loom version. A `SeqCst` RMW already has its place in
+    /// the C11 total order of `SeqCst` operations.
+    #[inline(always)]
+    pub(crate) fn model_sc_order() {}
+
     /// `UnsafeCell` with loom's closure-based access API, so code is written once
     /// for both std and loom.
     #[derive(Debug)]
@@ -91,6 +96,20 @@ mod imp {
     #[inline(always)]
     pub(crate) fn spin_loop() {
         loom::thread::yield_now();
+    }
+
+    /// A `SeqCst` fence, placed right after a `SeqCst` RMW that is one half
+    /// of a Dekker pair without a fence of its own (a ring's claim of a
+    /// position). Loom models `SeqCst` loads, stores and RMWs as `AcqRel`
+    /// (its README, "Unsupported features") and would report lost wake-ups
+    /// that cannot happen; it models `fence(SeqCst)` exactly. Right after the
+    /// RMW, and before anything the RMW's thread publishes next, the fence
+    /// orders no more than the RMW's own place in the `SeqCst` order does,
+    /// so the model stays no stronger than the real program. Real builds
+    /// compile this to nothing.
+    #[inline(always)]
+    pub(crate) fn model_sc_order() {
+        loom::sync::atomic::fence(loom::sync::atomic::Ordering::SeqCst);
     }
 
     /// Loom does not model cache lines; padding would only slow the model down.

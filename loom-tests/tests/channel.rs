@@ -9,6 +9,12 @@
 //! Loom has no clock (a timed park is a plain park), so the models use the
 //! blocking and `try_` operations only.
 //!
+//! Models with three threads that can meet a value in flight (a slot claimed
+//! but not yet written or freed, which a registered waiter spins on rather
+//! than parks on) run at preemption bound 1: at 2 each takes longer than CI's
+//! budget. Every model also allows up to `MAX_BRANCHES` branches per
+//! execution, for those spins.
+//!
 //! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p
 //! weftpool-loom-tests --release --target-dir target/loom --test channel`
 #![cfg(loom)]
@@ -23,8 +29,20 @@ use weftpool::channel::{bounded, RecvError, TryRecvError, TrySendError};
 fn model_with_bound(bound: usize, model: impl Fn() + Send + Sync + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(builder.preemption_bound.map_or(bound, |env| env.min(bound)));
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        builder.max_branches = MAX_BRANCHES;
+    }
     builder.check(model);
 }
+
+/// Runs `model` with the environment's preemption bound.
+fn model(model: impl Fn() + Send + Sync + 'static) {
+    model_with_bound(usize::MAX, model);
+}
+
+/// Branches one execution may take: a waiter spinning on a value in flight
+/// adds a few per round until the other thread is scheduled.
+const MAX_BRANCHES: usize = 20_000;
 
 /// A value that counts its drops in a counter shared by the model.
 struct Counted {
@@ -49,7 +67,7 @@ fn counted(id: usize, drops: &std::sync::Arc<AtomicUsize>) -> Counted {
 /// an empty one makes the receiver park until the sender publishes.
 #[test]
 fn blocking_send_recv_through_a_full_buffer() {
-    loom::model(|| {
+    model(|| {
         let (tx, rx) = bounded(1).unwrap();
         let sender = thread::spawn(move || {
             tx.send(1).unwrap();
@@ -65,7 +83,7 @@ fn blocking_send_recv_through_a_full_buffer() {
 /// after receiving what was sent before it.
 #[test]
 fn disconnect_wakes_blocked_receivers() {
-    loom::model(|| {
+    model_with_bound(1, || {
         let (tx, rx) = bounded::<u8>(1).unwrap();
         let rx2 = rx.clone();
         let first = thread::spawn(move || rx.iter().count());
@@ -86,7 +104,7 @@ fn disconnect_wakes_blocked_receivers() {
 /// value is dropped exactly once.
 #[test]
 fn disconnect_wakes_blocked_senders() {
-    loom::model(|| {
+    model(|| {
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         let (tx, rx) = bounded(1).unwrap();
         tx.send(counted(0, &drops)).unwrap();
@@ -114,7 +132,7 @@ fn disconnect_wakes_blocked_senders() {
 /// dropped with the channel, and every value is dropped exactly once.
 #[test]
 fn disconnect_races_with_blocked_send() {
-    loom::model(|| {
+    model(|| {
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         let (tx, rx) = bounded(1).unwrap();
         let receiver = thread::spawn(move || rx.recv().map(|value: Counted| value.id));
@@ -132,7 +150,7 @@ fn disconnect_races_with_blocked_send() {
 /// receiver that was woken but took the other value passes the wake-up on.
 #[test]
 fn two_receivers_share_one_sender() {
-    loom::model(|| {
+    model_with_bound(1, || {
         let (tx, rx) = bounded(1).unwrap();
         let receivers: Vec<_> = (0..2)
             .map(|_| {
@@ -153,7 +171,7 @@ fn two_receivers_share_one_sender() {
 /// without stranding the other.
 #[test]
 fn two_senders_share_one_receiver() {
-    loom::model(|| {
+    model_with_bound(1, || {
         let (tx, rx) = bounded(1).unwrap();
         tx.send(0).unwrap();
         let senders: Vec<_> = (1..=2)
@@ -206,7 +224,7 @@ fn two_producers_two_consumers() {
 /// `try_send` and `try_recv` never wait, and hand back what they cannot take.
 #[test]
 fn try_operations_lose_nothing() {
-    loom::model(|| {
+    model(|| {
         let (tx, rx) = bounded(1).unwrap();
         let sender = thread::spawn(move || {
             let mut refused = 0;

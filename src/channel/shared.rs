@@ -131,7 +131,7 @@ impl<T> Shared<T> {
     #[inline]
     fn push(&self, value: T) -> Result<(), T> {
         self.ring.push(value)?;
-        self.receivers_waiting.wake_one();
+        self.receivers_waiting.wake_one_after_claim();
         Ok(())
     }
 
@@ -184,7 +184,19 @@ impl<T> Shared<T> {
                 was_woken |= self.senders_waiting.cancel(ticket);
                 continue;
             }
-            match self.push(value) {
+            // While the ring is not full, a receiver has claimed a slot and
+            // not yet freed it; it wakes nobody if it saw no waiter (see
+            // `Waiters::wake_one_after_claim`), so retry until it is done.
+            let mut in_flight = Backoff::new();
+            let pushed = loop {
+                match self.push(value) {
+                    Ok(()) => break Ok(()),
+                    Err(back) if self.ring.is_full() => break Err(back),
+                    Err(back) => value = back,
+                }
+                in_flight.snooze();
+            };
+            match pushed {
                 Ok(()) => {
                     was_woken |= self.senders_waiting.cancel(ticket);
                     break Ok(());
@@ -211,7 +223,7 @@ impl<T> Shared<T> {
     #[inline]
     fn pop(&self) -> Option<T> {
         let value = self.ring.pop()?;
-        self.senders_waiting.wake_one();
+        self.senders_waiting.wake_one_after_claim();
         Some(value)
     }
 
@@ -266,7 +278,21 @@ impl<T> Shared<T> {
             let ticket = self.receivers_waiting.register();
             // Re-check after registering: a sender that published before our
             // registration was visible to it did not wake us.
-            if let Some(value) = self.pop() {
+            // While the ring is not empty, a sender has claimed a slot and
+            // may not have written it yet; it wakes nobody if it saw no
+            // waiter (see `Waiters::wake_one_after_claim`), so retry until it
+            // has published.
+            let mut in_flight = Backoff::new();
+            let popped = loop {
+                if let Some(value) = self.pop() {
+                    break Some(value);
+                }
+                if self.ring.is_empty() {
+                    break None;
+                }
+                in_flight.snooze();
+            };
+            if let Some(value) = popped {
                 was_woken |= self.receivers_waiting.cancel(ticket);
                 break Ok(value);
             }

@@ -16,6 +16,16 @@
 //! publication it missed, and the waker pays only a fence and a load when
 //! nobody waits.
 //!
+//! The channel's own wakers skip their fence: their publication is a ring
+//! claim, a SeqCst CAS of the ring's `tail` (push) or `head` (pop), and they
+//! read `count` with a SeqCst load. Either the waiter's fence follows that
+//! claim in the SeqCst order, and its re-check, which reads `tail`/`head`,
+//! sees the claim (the value may still be in flight: the waiter must then
+//! not park, but retry), or the fence precedes the waker's load, which then
+//! sees the registration ([`Waiters::wake_one_after_claim`]). This is what
+//! makes a send cost no fence: the fence would wait for the slot's store to
+//! reach a cache line the receiver holds.
+//!
 //! A waiter is woken by being taken off the list under the lock, so a waiter
 //! that gives up (deadline) learns under the same lock whether a wake-up was
 //! already spent on it, and can pass it on (see `Shared` in `shared.rs`).
@@ -133,6 +143,20 @@ impl Waiters {
             };
         }
         true
+    }
+
+    /// Like [`wake_one`](Self::wake_one), for a waker whose publication was
+    /// a ring claim (a push's tail CAS, a pop's head CAS; both SeqCst). No
+    /// fence: either the waiter's fence comes later in the SeqCst order, and
+    /// its re-check reads the claimed `tail`/`head` (then it does not park,
+    /// see `Shared`), or it comes earlier and this SeqCst load sees the
+    /// registration. The fence in `wake_one` would make the waker wait for
+    /// its slot store to leave the store buffer: a cross-core miss per send.
+    #[inline]
+    pub(super) fn wake_one_after_claim(&self) {
+        if self.count.load(Ordering::SeqCst) != 0 {
+            self.wake_one_slow();
+        }
     }
 
     /// Wakes the longest waiter, if any. Call it right after publishing.

@@ -175,7 +175,7 @@ impl Registry {
         }
         let result = match self.injector.push(priority, job) {
             Ok(()) => {
-                self.sleep.notify_one();
+                self.sleep.notify_one_after_ring_push();
                 Ok(())
             }
             Err(job) => match overflow {
