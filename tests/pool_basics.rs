@@ -10,15 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
-use support::{bounded, builder, pool, HANG};
+use support::{bounded, builder, counting_task, pool, HANG};
 use weftpool::{Priority, ThreadPool};
-
-fn counting_task(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
-    let count = count.clone();
-    move || {
-        count.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 #[test]
 fn a_million_external_spawns_all_run_exactly_once() {

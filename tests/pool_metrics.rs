@@ -10,15 +10,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use support::{block_a_worker, bounded, builder, eventually, pool, HANG};
+use support::{block_a_worker, bounded, builder, counting_task, eventually, pool, HANG};
 use weftpool::{PoolMetrics, Priority};
-
-fn counting_task(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
-    let count = count.clone();
-    move || {
-        count.fetch_add(1, Ordering::Relaxed);
-    }
-}
 
 /// The value of one Prometheus sample line, e.g. `name{worker="0"}`.
 fn sample(text: &str, series: &str) -> Option<u64> {

@@ -10,17 +10,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{block_a_worker, bounded, builder, eventually, HANG};
+use support::{block_a_worker, bounded, builder, counting_task, eventually, gated_pool, HANG};
 use weftpool::{Overflow, Priority, SpawnError};
 
 const CAP: usize = 8;
-
-fn counting_task(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
-    let count = count.clone();
-    move || {
-        count.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 /// One worker, `CAP` slots per level, `Overflow::Reject`.
 fn reject_pool() -> weftpool::ThreadPool {
@@ -31,18 +24,23 @@ fn reject_pool() -> weftpool::ThreadPool {
         .unwrap()
 }
 
+/// One worker whose deque and injector levels hold two tasks each.
+fn two_slot_pool(overflow: Overflow) -> Arc<weftpool::ThreadPool> {
+    Arc::new(
+        builder(1)
+            .deque_capacity(2)
+            .queue_capacity(2)
+            .overflow(overflow)
+            .build()
+            .unwrap(),
+    )
+}
+
 #[test]
 fn block_holds_the_submitter_until_there_is_room_and_runs_everything() {
     bounded(|| {
         const N: usize = 100;
-        let pool = Arc::new(
-            builder(1)
-                .queue_capacity(CAP)
-                .overflow(Overflow::Block)
-                .build()
-                .unwrap(),
-        );
-        let gate = block_a_worker(&pool);
+        let (pool, gate) = gated_pool(CAP, Overflow::Block);
         let count = Arc::new(AtomicUsize::new(0));
         let returned = Arc::new(AtomicUsize::new(0));
         let submitter = {
@@ -104,14 +102,7 @@ fn block_with_many_submitters_on_a_tiny_queue_runs_everything() {
 fn block_spawn_batch_waits_for_room_and_spawns_all() {
     bounded(|| {
         const N: usize = 100;
-        let pool = Arc::new(
-            builder(1)
-                .queue_capacity(CAP)
-                .overflow(Overflow::Block)
-                .build()
-                .unwrap(),
-        );
-        let gate = block_a_worker(&pool);
+        let (pool, gate) = gated_pool(CAP, Overflow::Block);
         let count = Arc::new(AtomicUsize::new(0));
         let opener = thread::spawn(move || {
             thread::sleep(Duration::from_millis(50));
@@ -255,14 +246,7 @@ fn try_spawn_never_blocks_even_under_block() {
 #[test]
 fn try_spawn_from_a_worker_reports_full_when_deque_and_injector_are_full() {
     bounded(|| {
-        let pool = Arc::new(
-            builder(1)
-                .deque_capacity(2)
-                .queue_capacity(2)
-                .overflow(Overflow::Block)
-                .build()
-                .unwrap(),
-        );
+        let pool = two_slot_pool(Overflow::Block);
         let count = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = mpsc::channel();
         let (inside, c) = (pool.clone(), count.clone());
@@ -287,14 +271,7 @@ fn try_spawn_from_a_worker_reports_full_when_deque_and_injector_are_full() {
 fn a_worker_never_blocks_on_full_queues_it_runs_the_task_instead() {
     bounded(|| {
         const N: usize = 1000;
-        let pool = Arc::new(
-            builder(1)
-                .deque_capacity(2)
-                .queue_capacity(2)
-                .overflow(Overflow::Block)
-                .build()
-                .unwrap(),
-        );
+        let pool = two_slot_pool(Overflow::Block);
         let count = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = mpsc::channel();
         let (inside, c) = (pool.clone(), count.clone());
@@ -320,14 +297,7 @@ fn a_worker_never_blocks_on_full_queues_it_runs_the_task_instead() {
 #[test]
 fn reject_from_a_worker_hands_the_task_back() {
     bounded(|| {
-        let pool = Arc::new(
-            builder(1)
-                .deque_capacity(2)
-                .queue_capacity(2)
-                .overflow(Overflow::Reject)
-                .build()
-                .unwrap(),
-        );
+        let pool = two_slot_pool(Overflow::Reject);
         let (tx, rx) = mpsc::channel();
         let inside = pool.clone();
         pool.spawn(move || {

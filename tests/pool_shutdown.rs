@@ -12,16 +12,10 @@ use std::thread;
 use std::time::Duration;
 
 use support::{
-    block_a_worker, bounded, builder, eventually, pool, quiet_expected_panics, Gate, EXPECTED, HANG,
+    block_a_worker, bounded, builder, counting_task, eventually, gated_pool, pool,
+    quiet_expected_panics, Gate, EXPECTED, HANG,
 };
 use weftpool::{Overflow, ShutdownError, SpawnError, TaskError};
-
-fn counting_task(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
-    let count = count.clone();
-    move || {
-        count.fetch_add(1, Ordering::SeqCst);
-    }
-}
 
 #[test]
 fn shutdown_while_threads_spawn_runs_or_hands_back_every_task() {
@@ -300,14 +294,7 @@ fn work_spawned_by_admitted_tasks_during_the_drain_still_runs() {
 fn a_submitter_blocked_on_a_full_queue_during_shutdown_gets_its_tasks_run() {
     bounded(|| {
         const N: usize = 40;
-        let pool = Arc::new(
-            builder(1)
-                .queue_capacity(4)
-                .overflow(Overflow::Block)
-                .build()
-                .unwrap(),
-        );
-        let gate = block_a_worker(&pool);
+        let (pool, gate) = gated_pool(4, Overflow::Block);
         let count = Arc::new(AtomicUsize::new(0));
         let returned = Arc::new(AtomicUsize::new(0));
         let submitter = {

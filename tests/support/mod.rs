@@ -2,12 +2,13 @@
 #![allow(dead_code)]
 
 use std::panic;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, Once};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use weftpool::{Pinning, ThreadPool, ThreadPoolBuilder};
+use weftpool::{Overflow, Pinning, ThreadPool, ThreadPoolBuilder};
 
 /// How long any single test body may run before it counts as hung.
 pub const HANG: Duration = Duration::from_secs(60);
@@ -131,4 +132,26 @@ pub fn quiet_expected_panics() {
             }
         }));
     });
+}
+
+/// A task that adds one to `count`.
+pub fn counting_task(count: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+    let count = count.clone();
+    move || {
+        count.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// One worker held busy by a gate task, `capacity` slots per level and the
+/// given overflow policy: the next submissions fill the injector.
+pub fn gated_pool(capacity: usize, overflow: Overflow) -> (Arc<ThreadPool>, Gate) {
+    let pool = Arc::new(
+        builder(1)
+            .queue_capacity(capacity)
+            .overflow(overflow)
+            .build()
+            .unwrap(),
+    );
+    let gate = block_a_worker(&pool);
+    (pool, gate)
 }
