@@ -170,6 +170,40 @@ fn scope_tasks_borrow_from_the_stack_and_finish_before_it_returns() {
     });
 }
 
+/// The body counts its spawns in batches taken ahead; whatever the batch
+/// boundaries, the scope returns only after every task (and every task those
+/// spawned, counted one by one) has finished.
+#[test]
+fn a_scope_waits_for_every_task_across_count_batches() {
+    bounded(|| {
+        let pool = pool(2);
+        for spawns in [1usize, 63, 64, 65, 1000] {
+            let done: Vec<AtomicBool> = (0..spawns).map(|_| AtomicBool::new(false)).collect();
+            let children = AtomicUsize::new(0);
+            pool.scope(|s| {
+                for (i, flag) in done.iter().enumerate() {
+                    let children = &children;
+                    s.spawn(move |s| {
+                        if i % 100 == 0 {
+                            thread::sleep(Duration::from_millis(5));
+                            s.spawn(move |_| {
+                                thread::sleep(Duration::from_millis(5));
+                                children.fetch_add(1, Ordering::SeqCst);
+                            });
+                        }
+                        flag.store(true, Ordering::SeqCst);
+                    });
+                }
+            });
+            assert!(
+                done.iter().all(|f| f.load(Ordering::SeqCst)),
+                "{spawns} spawns"
+            );
+            assert_eq!(children.load(Ordering::SeqCst), spawns.div_ceil(100));
+        }
+    });
+}
+
 #[test]
 fn join_and_scope_mixed_inside_each_other() {
     bounded(|| {

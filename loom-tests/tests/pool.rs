@@ -326,3 +326,24 @@ fn blocked_submitter_is_woken_when_the_worker_makes_room() {
         assert_eq!(ran.load(SeqCst), 3);
     });
 }
+
+/// Scope: the body takes its counts ahead in batches (two under loom); one
+/// spawn leaves one count unused, which the body gives back when it returns,
+/// racing the task's own decrement on the other worker. The scope returns
+/// only after the task ran, whichever worker ran it.
+#[test]
+fn scope_waits_for_tasks_counted_in_batches() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = small_pool(2);
+        let ran = AtomicUsize::new(0);
+        pool.scope(|s| {
+            for _ in 0..1 {
+                s.spawn(|_| {
+                    ran.fetch_add(1, SeqCst);
+                });
+            }
+        });
+        assert_eq!(ran.load(SeqCst), 1);
+        pool.shutdown().unwrap();
+    });
+}

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::injector::Priority;
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Mutex, Ordering};
 
 use super::builder::Overflow;
 use super::job::{Latch, Mode, MustRun, Outcome, OwnedJob, Panic};
@@ -28,13 +28,31 @@ use super::worker::WorkerThread;
 /// ```
 pub struct Scope<'scope> {
     registry: Arc<Registry>,
-    /// Tasks not yet finished, plus one for the scope body.
-    pending: AtomicUsize,
+    /// Tasks not yet finished, plus one for the scope body, plus the counts
+    /// the body's thread took ahead and has not used yet (`credits`).
+    pending: CachePadded<AtomicUsize>,
+    /// Counts already added to `pending` for tasks the body's thread has yet
+    /// to spawn. Read and written by that thread only, while `body_running`:
+    /// a worker that runs the tasks decrements `pending` one by one, and if
+    /// the spawning worker incremented it one by one too, the line would
+    /// cross between the two cores on every task.
+    credits: AtomicUsize,
+    /// Whether the body has not returned yet; the owner thread's only.
+    body_running: AtomicBool,
+    /// The worker the body runs on (`usize::MAX`: not a worker).
+    owner: usize,
     latch: WorkerLatch,
     panic: Mutex<Option<Panic>>,
     /// Invariant in `'scope`, like `std::thread::Scope`.
     _marker: PhantomData<&'scope mut &'scope ()>,
 }
+
+/// How many counts the body's thread takes ahead at once.
+#[cfg(not(loom))]
+const CREDIT_BATCH: usize = 64;
+/// Small under loom, so that models cross a batch boundary.
+#[cfg(loom)]
+const CREDIT_BATCH: usize = 2;
 
 /// Lets a task find its scope; the scope outlives all its tasks.
 struct ScopePtr<'scope>(*const Scope<'scope>);
@@ -57,7 +75,10 @@ impl<'scope> Scope<'scope> {
     fn new(registry: &Arc<Registry>, owner: usize) -> Self {
         Self {
             registry: registry.clone(),
-            pending: AtomicUsize::new(1),
+            pending: CachePadded::new(AtomicUsize::new(1)),
+            credits: AtomicUsize::new(0),
+            body_running: AtomicBool::new(true),
+            owner,
             latch: WorkerLatch::new(owner, &registry.sleep),
             panic: Mutex::new(None),
             _marker: PhantomData,
@@ -70,9 +91,8 @@ impl<'scope> Scope<'scope> {
     where
         F: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
-        // Relaxed: the increment is sequenced before the task is published
-        // (with Release) by the queue, so its decrement cannot come first.
-        self.pending.fetch_add(1, Ordering::Relaxed);
+        let worker = self.registry.current_worker();
+        self.count_task(worker.map(WorkerThread::index));
         let guard = DoneGuard(ScopePtr(self));
         let task = move || {
             let guard = guard;
@@ -85,7 +105,7 @@ impl<'scope> Scope<'scope> {
         // SAFETY: the task borrows only what outlives 'scope, and the scope
         // does not return before the task's guard has dropped.
         let job = unsafe { OwnedJob::into_job_ref(MustRun(task)) };
-        match self.registry.current_worker() {
+        match worker {
             Some(worker) => worker.push(Priority::Normal, job),
             None => {
                 if let Err((job, _)) = self.registry.inject(Priority::Normal, job, Overflow::Block)
@@ -100,6 +120,38 @@ impl<'scope> Scope<'scope> {
         }
     }
 
+    /// Counts one more unfinished task, spawned on worker `worker` (`None`:
+    /// not a worker of this pool).
+    fn count_task(&self, worker: Option<usize>) {
+        // Relaxed (all three): `credits` and `body_running` are this thread's
+        // alone; the `pending` increment is sequenced before the task is
+        // published (with Release) by the queue, so its decrement cannot
+        // come first.
+        if worker == Some(self.owner) && self.body_running.load(Ordering::Relaxed) {
+            match self.credits.load(Ordering::Relaxed) {
+                0 => {
+                    self.pending.fetch_add(CREDIT_BATCH, Ordering::Relaxed);
+                    self.credits.store(CREDIT_BATCH - 1, Ordering::Relaxed);
+                }
+                left => self.credits.store(left - 1, Ordering::Relaxed),
+            }
+        } else {
+            self.pending.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The body returned: gives back its own count and the credits it did
+    /// not use. Called once, on the owner thread.
+    fn body_done(&self) {
+        // Relaxed: owner-only state (see `count_task`).
+        self.body_running.store(false, Ordering::Relaxed);
+        let unused = self.credits.load(Ordering::Relaxed);
+        self.credits.store(0, Ordering::Relaxed);
+        // SAFETY: the body's count and the unused credits are ours to give
+        // back; the scope is alive (its caller waits for the latch).
+        unsafe { Self::done(self, unused + 1) };
+    }
+
     fn record_panic(&self, panic: Panic) {
         let mut slot = self.panic.lock().unwrap_or_else(|e| e.into_inner());
         slot.get_or_insert(panic);
@@ -108,9 +160,18 @@ impl<'scope> Scope<'scope> {
     /// # Safety
     /// `this` must be alive; after the last task is done it may be freed.
     unsafe fn task_done(this: *const Self) {
+        // SAFETY: forwarded.
+        unsafe { Self::done(this, 1) }
+    }
+
+    /// Takes `n` off the count; the call that takes it to zero sets the latch.
+    ///
+    /// # Safety
+    /// As for `task_done`, and `n` counts this caller holds.
+    unsafe fn done(this: *const Self, n: usize) {
         // SAFETY: alive until the count reaches zero, which is this call at
         // the earliest; AcqRel: the last decrement sees every task's effects.
-        if unsafe { (*this).pending.fetch_sub(1, Ordering::AcqRel) } == 1 {
+        if unsafe { (*this).pending.fetch_sub(n, Ordering::AcqRel) } == n {
             // SAFETY: the latch's `set` touches nothing after setting.
             unsafe { WorkerLatch::set(&(*this).latch) };
         }
@@ -125,8 +186,7 @@ where
 {
     let scope = Scope::new(worker.registry_arc(), worker.index());
     let result = panic::catch_unwind(AssertUnwindSafe(|| op(&scope)));
-    // SAFETY: the body's own count; the scope is alive (we wait below).
-    unsafe { Scope::task_done(&scope) };
+    scope.body_done();
     worker.wait_until(&scope.latch);
     finish(scope, result)
 }
@@ -137,11 +197,11 @@ pub(crate) fn scope_detached<'scope, OP, R>(registry: &Arc<Registry>, op: OP) ->
 where
     OP: FnOnce(&Scope<'scope>) -> R,
 {
-    // Owner 0 is never woken: the latch is set before anyone could sleep on it.
+    // Owner 0 is never woken: the latch is set before anyone could sleep on
+    // it. No worker is the owner here, so every spawn counts one by one.
     let scope = Scope::new(registry, 0);
     let result = panic::catch_unwind(AssertUnwindSafe(|| op(&scope)));
-    // SAFETY: the body's own count; the scope is alive.
-    unsafe { Scope::task_done(&scope) };
+    scope.body_done();
     while !scope.latch.probe() {
         crate::sync::thread::yield_now();
     }
