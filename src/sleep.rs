@@ -119,11 +119,7 @@ impl Sleep {
         // SeqCst fence: orders the caller's publication of work before the read
         // of the word (Dekker with `park`'s leave-then-look).
         fence(Ordering::SeqCst);
-        let state = self.state.load(Ordering::SeqCst);
-        if Self::searching(state) > 0 || Self::awake(state) == self.workers {
-            return;
-        }
-        self.wake_sleepers(1);
+        self.notify_one_after_ring_push();
     }
 
     /// Like [`notify_one`](Self::notify_one), for work published by a ring

@@ -165,11 +165,7 @@ impl Waiters {
         // Pairs with the fence in `register`: either that waiter's re-check
         // sees our publication, or we see its registration here.
         fence(Ordering::SeqCst);
-        // Relaxed: the fence above does the ordering; a stale non-zero only
-        // costs a useless lock.
-        if self.count.load(Ordering::Relaxed) != 0 {
-            self.wake_one_slow();
-        }
+        self.wake_one_after_claim();
     }
 
     #[cold]

@@ -39,8 +39,9 @@ pub struct Scope<'scope> {
     credits: AtomicUsize,
     /// Whether the body has not returned yet; the owner thread's only.
     body_running: AtomicBool,
-    /// The worker the body runs on (`usize::MAX`: not a worker).
-    owner: usize,
+    /// The worker the body runs on (`None`: a detached scope, whose body
+    /// runs on a thread outside the pool).
+    owner: Option<usize>,
     latch: WorkerLatch,
     panic: Mutex<Option<Panic>>,
     /// Invariant in `'scope`, like `std::thread::Scope`.
@@ -72,14 +73,16 @@ impl Drop for DoneGuard<'_> {
 }
 
 impl<'scope> Scope<'scope> {
-    fn new(registry: &Arc<Registry>, owner: usize) -> Self {
+    fn new(registry: &Arc<Registry>, owner: Option<usize>) -> Self {
         Self {
             registry: registry.clone(),
             pending: CachePadded::new(AtomicUsize::new(1)),
             credits: AtomicUsize::new(0),
             body_running: AtomicBool::new(true),
             owner,
-            latch: WorkerLatch::new(owner, &registry.sleep),
+            // A detached scope's latch is never slept on (see
+            // `scope_detached`), so its owner index is never used.
+            latch: WorkerLatch::new(owner.unwrap_or(0), &registry.sleep),
             panic: Mutex::new(None),
             _marker: PhantomData,
         }
@@ -127,7 +130,7 @@ impl<'scope> Scope<'scope> {
         // alone; the `pending` increment is sequenced before the task is
         // published (with Release) by the queue, so its decrement cannot
         // come first.
-        if worker == Some(self.owner) && self.body_running.load(Ordering::Relaxed) {
+        if worker.is_some() && worker == self.owner && self.body_running.load(Ordering::Relaxed) {
             match self.credits.load(Ordering::Relaxed) {
                 0 => {
                     self.pending.fetch_add(CREDIT_BATCH, Ordering::Relaxed);
@@ -146,7 +149,6 @@ impl<'scope> Scope<'scope> {
         // Relaxed: owner-only state (see `count_task`).
         self.body_running.store(false, Ordering::Relaxed);
         let unused = self.credits.load(Ordering::Relaxed);
-        self.credits.store(0, Ordering::Relaxed);
         // SAFETY: the body's count and the unused credits are ours to give
         // back; the scope is alive (its caller waits for the latch).
         unsafe { Self::done(self, unused + 1) };
@@ -184,7 +186,7 @@ pub(crate) fn scope_on_worker<'scope, OP, R>(worker: &WorkerThread, op: OP) -> R
 where
     OP: FnOnce(&Scope<'scope>) -> R,
 {
-    let scope = Scope::new(worker.registry_arc(), worker.index());
+    let scope = Scope::new(worker.registry_arc(), Some(worker.index()));
     let result = panic::catch_unwind(AssertUnwindSafe(|| op(&scope)));
     scope.body_done();
     worker.wait_until(&scope.latch);
@@ -197,9 +199,9 @@ pub(crate) fn scope_detached<'scope, OP, R>(registry: &Arc<Registry>, op: OP) ->
 where
     OP: FnOnce(&Scope<'scope>) -> R,
 {
-    // Owner 0 is never woken: the latch is set before anyone could sleep on
-    // it. No worker is the owner here, so every spawn counts one by one.
-    let scope = Scope::new(registry, 0);
+    // No worker owns it: every spawn counts one by one, and nobody sleeps on
+    // the latch (we poll it below).
+    let scope = Scope::new(registry, None);
     let result = panic::catch_unwind(AssertUnwindSafe(|| op(&scope)));
     scope.body_done();
     while !scope.latch.probe() {
