@@ -75,15 +75,7 @@ impl<T> Ring<T> {
     /// Any capacity from 1 to [`MAX_CAPACITY`] works; a power of two indexes a
     /// little faster.
     pub fn new(capacity: usize) -> Result<Self, CapacityError> {
-        if capacity == 0 {
-            return Err(CapacityError::Zero);
-        }
-        if capacity > MAX_CAPACITY {
-            return Err(CapacityError::TooLarge {
-                requested: capacity,
-                max: MAX_CAPACITY,
-            });
-        }
+        CapacityError::check(capacity, MAX_CAPACITY)?;
         let slots = (0..capacity)
             .map(|i| Slot {
                 seq: AtomicUsize::new(2 * i),

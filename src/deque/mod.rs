@@ -119,15 +119,7 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 /// assert_eq!(deque::new::<u64>(3).unwrap_err(), CapacityError::NotPowerOfTwo(3));
 /// ```
 pub fn new<T>(capacity: usize) -> Result<(Worker<T>, Stealer<T>), CapacityError> {
-    if capacity == 0 {
-        return Err(CapacityError::Zero);
-    }
-    if capacity > MAX_CAPACITY {
-        return Err(CapacityError::TooLarge {
-            requested: capacity,
-            max: MAX_CAPACITY,
-        });
-    }
+    CapacityError::check(capacity, MAX_CAPACITY)?;
     if !capacity.is_power_of_two() {
         return Err(CapacityError::NotPowerOfTwo(capacity));
     }

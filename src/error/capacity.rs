@@ -18,3 +18,14 @@ pub enum CapacityError {
         max: usize,
     },
 }
+
+impl CapacityError {
+    /// Accepts `capacity` if it is between 1 and `max`.
+    pub(crate) fn check(capacity: usize, max: usize) -> Result<(), Self> {
+        match capacity {
+            0 => Err(Self::Zero),
+            c if c > max => Err(Self::TooLarge { requested: c, max }),
+            _ => Ok(()),
+        }
+    }
+}
