@@ -256,6 +256,72 @@ fn a_panic_in_join_a_resumes_after_b_finished() {
 }
 
 #[test]
+fn a_panic_deep_in_nested_joins_still_runs_every_b() {
+    quiet_expected_panics();
+    bounded(|| {
+        // One worker, so no sibling asks for work: below the outermost few,
+        // most joins take the untracked path. Every depth and every phase of
+        // the tracking counter: each level's `b` must run before the panic
+        // leaves that level.
+        let pool = pool(1);
+        fn nest(depth: usize, b_runs: &AtomicUsize) {
+            if depth == 0 {
+                panic!("{EXPECTED}: innermost a");
+            }
+            weftpool::join(
+                || nest(depth - 1, b_runs),
+                || {
+                    b_runs.fetch_add(1, Ordering::SeqCst);
+                },
+            );
+        }
+        for depth in 1..80 {
+            let b_runs = AtomicUsize::new(0);
+            let caught =
+                pool.install(|| panic::catch_unwind(AssertUnwindSafe(|| nest(depth, &b_runs))));
+            let payload = caught.unwrap_err();
+            assert_eq!(panic_message(&*payload), format!("{EXPECTED}: innermost a"));
+            assert_eq!(b_runs.load(Ordering::SeqCst), depth, "depth {depth}");
+        }
+    });
+}
+
+#[test]
+fn joins_made_while_a_sibling_is_idle_are_shared_with_it() {
+    bounded(|| {
+        let pool = pool(2);
+        const DEPTH: usize = 40;
+        const SHARED: usize = 20;
+        let b_runs = AtomicUsize::new(0);
+        let enough = AtomicBool::new(false);
+        // A chain: each level's `a` goes one deeper, its `b` is a leaf. The
+        // innermost `a` waits until SHARED leaves ran: the thread that made
+        // the chain is stuck here, so only the sibling can have run them,
+        // which it can only if the joins on the way down were offered.
+        fn chain(depth: usize, b_runs: &AtomicUsize, enough: &AtomicBool) -> bool {
+            if depth == 0 {
+                return wait_for(enough);
+            }
+            let (shared, ()) = weftpool::join(
+                || chain(depth - 1, b_runs, enough),
+                || {
+                    if b_runs.fetch_add(1, Ordering::SeqCst) + 1 == SHARED {
+                        enough.store(true, Ordering::SeqCst);
+                    }
+                },
+            );
+            shared
+        }
+        let shared = pool.install(|| chain(DEPTH, &b_runs, &enough));
+        assert!(
+            shared,
+            "the sibling ran fewer than {SHARED} of {DEPTH} leaves"
+        );
+        assert_eq!(b_runs.load(Ordering::SeqCst), DEPTH);
+    });
+}
+
+#[test]
 fn a_panic_in_join_a_with_b_stolen_resumes_after_b_finished() {
     quiet_expected_panics();
     bounded(|| {

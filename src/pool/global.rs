@@ -46,8 +46,22 @@ where
 {
     match WorkerThread::current() {
         Some(worker) => join_on_worker(worker, a, b),
-        None => global().join(a, b),
+        None => join_from_outside(a, b),
     }
+}
+
+/// `join` off the pool's threads; kept out of line so that the worker path,
+/// taken by every nested join, stays a thread-local read and a jump.
+#[cold]
+#[inline(never)]
+fn join_from_outside<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    global().join(a, b)
 }
 
 /// A scope on the current worker's pool (or the global pool); see

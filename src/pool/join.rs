@@ -19,6 +19,17 @@
 //! When `a` returns, a `b` that was never offered runs inline with no atomic
 //! operation at all. An offered `b` is popped back if still there, or, if a
 //! sibling stole it, the worker runs other work until the thief is done.
+//!
+//! Most joins are not even tracked: below the outermost [`ALWAYS_TRACKED`]
+//! open joins, and while every sibling is busy and none asked for work, only
+//! one join in [`TRACK_EVERY`] enters the list; the rest are two plain calls
+//! (and a guard that runs `b` if `a` panics). Only the oldest joins are ever
+//! offered, and the list still holds them, so a deep recursion pays a
+//! counter and two reads of lines that rarely change per join instead of
+//! the bookkeeping (chili's `join` skips its bookkeeping the same way, below
+//! its three outermost joins, in 63 joins of 64). The price: an untracked
+//! `b` can never be stolen, so a chain of joins made while every sibling is
+//! busy stays with its worker until the list fills.
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -34,8 +45,23 @@ pub(crate) const OFFER_EVERY: u32 = 128;
 #[cfg(loom)]
 pub(crate) const OFFER_EVERY: u32 = 1;
 
-/// How many nested open joins a worker tracks; deeper ones are not offered
-/// (the outer ones, which hold more work, are).
+/// Below the outermost open joins, one join in this many is tracked (can be
+/// offered later) when no sibling asks for work. A divisor of
+/// [`OFFER_EVERY`], so the periodic offer falls on a tracked join.
+#[cfg(not(loom))]
+const TRACK_EVERY: u32 = 64;
+/// Under loom every join is tracked (the untracked path has no atomics).
+#[cfg(loom)]
+const TRACK_EVERY: u32 = 1;
+
+/// The outermost this many open joins of a task are always tracked: they
+/// hold the biggest pieces of work.
+const ALWAYS_TRACKED: usize = 3;
+
+/// How many nested open joins a worker tracks; deeper ones are offered at
+/// once, the plain work-stealing way. Once the list is full, every deeper
+/// join is tracked (so offered at once): a recursion that deep is a chain
+/// more than a tree, and its `b`s are the only work a sibling can get.
 const MAX_OPEN: usize = 64;
 
 /// One open join, in the frame of its `join` call.
@@ -85,13 +111,12 @@ impl OpenJoins {
         self.offered.set(self.offered.get().min(len));
     }
 
-    /// Whether this join should offer work now (a tick or a request).
+    /// Counts a join; returns its number.
     #[inline]
-    #[allow(clippy::modulo_one)] // OFFER_EVERY is 1 under loom
-    fn due(&self, requested: bool) -> bool {
+    fn tick(&self) -> u32 {
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);
-        requested || ticks % OFFER_EVERY == 0
+        ticks
     }
 
     /// The oldest open join not yet offered, marked as offered.
@@ -109,7 +134,70 @@ impl OpenJoins {
     }
 }
 
+/// Whether a join must enter the open-join list: near the top of the task,
+/// below a full list, periodically, and whenever a sibling could use work
+/// (it asked this worker, or it is searching or asleep), so that this
+/// join's `b`, or an older tracked one, can be offered to it.
+#[inline]
+#[allow(clippy::modulo_one)] // TRACK_EVERY is 1 under loom
+fn must_track(worker: &WorkerThread, joins: &OpenJoins, tick: u32) -> bool {
+    let tracked = joins.len.get();
+    tracked < ALWAYS_TRACKED
+        || tick % TRACK_EVERY == 0
+        || worker.share_requested()
+        || !worker.registry().sleep.all_busy()
+        || tracked == MAX_OPEN
+}
+
 pub(crate) fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let joins = worker.open_joins();
+    let tick = joins.tick();
+    if must_track(worker, joins, tick) {
+        join_tracked(worker, tick, a, b)
+    } else {
+        join_untracked(a, b)
+    }
+}
+
+/// A join nobody can steal from: `a`, then `b`; `b` also runs if `a`
+/// panics (as in a tracked join), and then `a`'s panic goes on.
+#[inline]
+fn join_untracked<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    let mut guard = RunOnUnwind(Some(b));
+    let ra = a();
+    let b = guard.0.take();
+    // The guard is empty now; forgetting it keeps its drop off this path.
+    std::mem::forget(guard);
+    match b {
+        Some(b) => (ra, b()),
+        None => unreachable!("join's b was taken before a returned"),
+    }
+}
+
+/// Closes an untracked join and runs its `b` if dropped while still holding
+/// it (only while `a` unwinds); a panic of `b` is dropped, `a`'s goes on.
+struct RunOnUnwind<B: FnOnce() -> RB, RB>(Option<B>);
+
+impl<B: FnOnce() -> RB, RB> Drop for RunOnUnwind<B, RB> {
+    fn drop(&mut self) {
+        if let Some(b) = self.0.take() {
+            let _ = panic::catch_unwind(AssertUnwindSafe(b));
+        }
+    }
+}
+
+#[inline(never)]
+fn join_tracked<A, B, RA, RB>(worker: &WorkerThread, tick: u32, a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,
     B: FnOnce() -> RB + Send,
@@ -129,7 +217,7 @@ where
         // Too deep to track: offer it right away, the plain work-stealing way.
         offer(worker, &open);
     }
-    offer_if_due(worker);
+    offer_if_due(worker, tick);
     // `b` borrows this frame: if `a` panics, the guard finishes `b` (runs it,
     // or waits for its thief) before the panic may leave. No cost otherwise.
     let guard = FinishOnUnwind {
@@ -200,14 +288,18 @@ impl<F: FnOnce(bool) -> R + Send, R: Send> Drop for FinishOnUnwind<'_, F, R> {
 }
 
 #[inline]
-fn offer_if_due(worker: &WorkerThread) {
+#[allow(clippy::modulo_one)] // OFFER_EVERY is 1 under loom
+fn offer_if_due(worker: &WorkerThread, tick: u32) {
     let joins = worker.open_joins();
     // The outermost open join is always offered: a task's top-level `join`
     // is where coarse parallelism lives, and it makes `b` stealable even if
     // `a` never reaches another join.
     let outermost = joins.len.get() == 1;
-    let wanted = outermost || worker.share_requested() || !worker.registry().sleep.all_busy();
-    if joins.due(wanted) {
+    let due = outermost
+        || tick % OFFER_EVERY == 0
+        || worker.share_requested()
+        || !worker.registry().sleep.all_busy();
+    if due {
         if let Some(oldest) = joins.take_oldest_unoffered() {
             offer(worker, oldest);
         }
@@ -219,6 +311,5 @@ fn offer_if_due(worker: &WorkerThread) {
 fn offer(worker: &WorkerThread, join: &OpenJoin) {
     if worker.push_for_join(join.job) {
         join.offered.set(true);
-        worker.clear_share_request();
     }
 }

@@ -54,7 +54,8 @@ pub(crate) struct Registry {
     pub(crate) steal_orders: Box<[Box<[usize]>]>,
     pub(crate) sleep: Sleep,
     pub(crate) counters: Box<[CachePadded<Counters>]>,
-    /// Per worker: a sibling found nothing to steal and asks it to share.
+    /// Per worker: a sibling found its deque empty and is still looking for
+    /// work; raised by that sibling, lowered by it once it has work again.
     pub(crate) share_requests: Box<[CachePadded<AtomicBool>]>,
     pub(crate) config: Config,
     /// Bit 0: closing (no new outside work is admitted; set once). The rest:

@@ -42,6 +42,9 @@ pub(crate) struct WorkerThread {
     open_joins: OpenJoins,
     /// This worker's entry in `registry.share_requests`, read on every join.
     share_request: *const AtomicBool,
+    /// Whether this worker raised siblings' share requests since it last
+    /// had work (it lowers them when it finds some).
+    raised_requests: Cell<bool>,
 }
 
 // SAFETY: a WorkerThread is moved to its thread once, before it runs; its raw
@@ -58,6 +61,7 @@ impl WorkerThread {
             registry,
             open_joins: OpenJoins::new(),
             share_request,
+            raised_requests: Cell::new(false),
         }
     }
 
@@ -75,10 +79,24 @@ impl WorkerThread {
         request.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn clear_share_request(&self) {
-        if self.share_requested() {
-            // Relaxed: a hint (see `share_requested`).
-            self.registry.share_requests[self.index].store(false, Ordering::Relaxed);
+    /// Lowers the share requests this worker raised while it looked for
+    /// work, now that it has some: a raised request makes the sibling track
+    /// every join and offer one on each, which is only worth it while
+    /// someone waits.
+    /// (Another thief's request on the same sibling goes down too; it raises
+    /// it again on its next empty steal.)
+    fn lower_share_requests(&self) {
+        if !self.raised_requests.replace(false) {
+            return;
+        }
+        let registry = &*self.registry;
+        for &victim in registry.steal_orders[self.index].iter() {
+            let request = &registry.share_requests[victim];
+            // Relaxed: a hint (see `share_requested`). Read first, to keep
+            // the line shared when there is nothing to lower.
+            if request.load(Ordering::Relaxed) {
+                request.store(false, Ordering::Relaxed);
+            }
         }
     }
 
@@ -225,13 +243,12 @@ impl WorkerThread {
     }
 
     fn find_shared_work(&self) -> Option<JobRef> {
-        if let Some(job) = self.registry.inboxes[self.index].pop() {
-            return Some(job);
-        }
-        if let Some(job) = self.take_injected() {
-            return Some(job);
-        }
-        self.steal()
+        let job = self.registry.inboxes[self.index]
+            .pop()
+            .or_else(|| self.take_injected())
+            .or_else(|| self.steal())?;
+        self.lower_share_requests();
+        Some(job)
     }
 
     /// Takes from the injectors: one urgent task, or a small batch of less
@@ -279,6 +296,7 @@ impl WorkerThread {
                         if !request.load(Ordering::Relaxed) {
                             request.store(true, Ordering::Relaxed);
                         }
+                        self.raised_requests.set(true);
                     }
                 }
             }
