@@ -1,6 +1,9 @@
 //! Batch efficiency: many tasks of about 1 µs each. The ideal time is the
 //! same work done on one thread, divided by the worker count; efficiency is
-//! ideal ÷ measured.
+//! ideal ÷ measured. A reference frames it: the tasks split evenly over
+//! plain threads up front, each still counting down the shared completion
+//! counter, which is what a pool with no dispatch cost at all would reach
+//! on this machine.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -15,6 +18,8 @@ pub const TASK_US: f64 = 1.0;
 pub const WEFT_BATCH: &str = "weftpool spawn_batch";
 /// weftpool submitting one `spawn` per task.
 pub const WEFT_SINGLE: &str = "weftpool spawn";
+/// The reference: the tasks divided among plain threads before they start.
+pub const STATIC_SPLIT: &str = "static split";
 
 /// The work of `n` tasks on the calling thread.
 pub fn sequential(n: usize, iters: u64) -> Duration {
@@ -23,6 +28,32 @@ pub fn sequential(n: usize, iters: u64) -> Duration {
         black_box(spin(iters));
     }
     start.elapsed()
+}
+
+/// `n` tasks divided evenly among `settings.threads` plain threads, each
+/// task counting down the same shared counter as in the pools; timed from
+/// before the threads start until the last task ran.
+pub fn static_split(settings: &Settings, n: usize, iters: u64) -> Duration {
+    let threads = settings.threads.max(1);
+    let done = Countdown::leak(n);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let share = n / threads + usize::from(t < n % threads);
+            std::thread::spawn(move || {
+                for _ in 0..share {
+                    black_box(spin(iters));
+                    done.hit();
+                }
+            })
+        })
+        .collect();
+    done.wait();
+    let elapsed = start.elapsed();
+    for handle in handles {
+        let _ = handle.join();
+    }
+    elapsed
 }
 
 /// `n` tasks spawned one by one on `P`, until the last one ran.
@@ -69,6 +100,10 @@ pub fn run(settings: &Settings, work: Work) -> Vec<Series> {
     let s = settings;
     let mut trials: Vec<Trial<'_>> = vec![
         (SEQUENTIAL, Box::new(move || vec![ms(sequential(n, iters))])),
+        (
+            STATIC_SPLIT,
+            Box::new(move || vec![ms(static_split(s, n, iters))]),
+        ),
         (
             WEFT_BATCH,
             Box::new(move || vec![ms(weft_batch(s, n, iters))]),

@@ -92,14 +92,15 @@ pub struct Row {
 }
 
 /// Systems that frame a workload but do not compete in it.
-pub const REFERENCES: [&str; 3] = [
+pub const REFERENCES: [&str; 4] = [
     crate::forkjoin::SEQUENTIAL,
     crate::latency::PARK_FLOOR,
     crate::latency::SPIN_FLOOR,
+    crate::batch::STATIC_SPLIT,
 ];
 
 /// Columns of the results table after weftpool, in order.
-pub const COLUMNS: [&str; 10] = [
+pub const COLUMNS: [&str; 11] = [
     "rayon",
     "chili",
     "executors",
@@ -110,6 +111,7 @@ pub const COLUMNS: [&str; 10] = [
     crate::forkjoin::SEQUENTIAL,
     crate::latency::PARK_FLOOR,
     crate::latency::SPIN_FLOOR,
+    crate::batch::STATIC_SPLIT,
 ];
 
 impl Row {

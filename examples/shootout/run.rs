@@ -230,6 +230,7 @@ pub fn main() {
             .filter(|s| !s.system.starts_with("weftpool") && s.system != forkjoin::SEQUENTIAL)
             .cloned()
             .collect();
+        let split = find(&series, batch::STATIC_SPLIT).map_or(f64::NAN, efficiency);
         for (variant, target) in [(batch::WEFT_BATCH, 90.0), (batch::WEFT_SINGLE, 80.0)] {
             let mut with: Vec<Series> = peers.clone();
             with.extend(find(&series, variant).cloned());
@@ -249,7 +250,8 @@ pub fn main() {
         }
         let _ = writeln!(
             notes,
-            "batch: sequential {:.1} ms for {n} tasks, ideal on {} threads {:.1} ms",
+            "batch: sequential {:.1} ms for {n} tasks, ideal on {} threads {:.1} ms; \
+             the static split reaches {split:.1} % (the most a pool could reach here)",
             seq, settings.threads, ideal
         );
     }
