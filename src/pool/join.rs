@@ -1,16 +1,16 @@
 //! `join(a, b)` on a worker, with lazy offering of `b`.
 //!
-//! `b` lives in the caller's frame as a stack job (no allocation). Rather than
-//! pushing every `b` into the deque, which costs a fence on both the push and
-//! the pop-back, the worker keeps its open joins in a small local list and
-//! *offers* the oldest not-yet-offered one to thieves when someone could use
-//! it: always for the outermost open join of a task, when a sibling is idle
-//! (searching or asleep), when a sibling that found this worker's deque empty
-//! raised the worker's share request, and every [`OFFER_EVERY`] joins
-//! regardless. While every worker is busy, nested joins stay private and cost
-//! no atomic read-modify-write. The oldest open join holds the biggest piece
-//! of work, as in heartbeat scheduling (Acar, Charguéraud, Guatto, Rainey,
-//! Sieczkowski).
+//! Rather than pushing every `b` into the deque, which costs a fence on both
+//! the push and the pop-back, the worker keeps some of its open joins (the
+//! *tracked* ones, each with `b` as a stack job in its frame: no allocation)
+//! in a small local list and *offers* the oldest not-yet-offered one to
+//! thieves when someone could use it: always for the outermost open join,
+//! when a sibling is idle (searching or asleep), when a sibling that found
+//! this worker's deque empty raised the worker's share request, and every
+//! [`OFFER_EVERY`] joins regardless. While every worker is busy, nested joins
+//! stay private and cost no atomic read-modify-write. The oldest open join
+//! holds the biggest piece of work, as in heartbeat scheduling (Acar,
+//! Charguéraud, Guatto, Rainey, Sieczkowski).
 //!
 //! Like rayon's, this `join` promises that `a` and `b` both run, not that
 //! they run at the same time: a nested `a` must not wait for its own `b`
@@ -20,16 +20,17 @@
 //! operation at all. An offered `b` is popped back if still there, or, if a
 //! sibling stole it, the worker runs other work until the thief is done.
 //!
-//! Most joins are not even tracked: below the outermost [`ALWAYS_TRACKED`]
-//! open joins, and while every sibling is busy and none asked for work, only
-//! one join in [`TRACK_EVERY`] enters the list; the rest are two plain calls
-//! (and a guard that runs `b` if `a` panics). Only the oldest joins are ever
-//! offered, and the list still holds them, so a deep recursion pays a
-//! counter and two reads of lines that rarely change per join instead of
-//! the bookkeeping (chili's `join` skips its bookkeeping the same way, below
-//! its three outermost joins, in 63 joins of 64). The price: an untracked
-//! `b` can never be stolen, so a chain of joins made while every sibling is
-//! busy stays with its worker until the list fills.
+//! Most joins are not tracked: below the worker's outermost
+//! [`ALWAYS_TRACKED`] open joins, and while every sibling is busy and none
+//! asked for work, only one join in [`TRACK_EVERY`] enters the list; the rest
+//! are two plain calls (and a guard that runs `b` if `a` panics). A deep
+//! recursion then pays a counter, a read of its own share-request flag and a
+//! read of the sleep word per join instead of the bookkeeping (chili's `join`
+//! skips its bookkeeping the same way, below its three outermost joins, in 63
+//! joins of 64). The price: an untracked `b` can never be offered, not even
+//! once a sibling goes idle later, so what a thief can get is the tracked
+//! joins; a chain of joins made while every sibling is busy and none asked
+//! for work stays with its worker until the list fills.
 
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
@@ -184,8 +185,8 @@ where
     }
 }
 
-/// Closes an untracked join and runs its `b` if dropped while still holding
-/// it (only while `a` unwinds); a panic of `b` is dropped, `a`'s goes on.
+/// Runs an untracked join's `b` if dropped while still holding it (only
+/// while `a` unwinds); a panic of `b` is dropped, `a`'s goes on.
 struct RunOnUnwind<B: FnOnce() -> RB, RB>(Option<B>);
 
 impl<B: FnOnce() -> RB, RB> Drop for RunOnUnwind<B, RB> {
@@ -311,5 +312,86 @@ fn offer_if_due(worker: &WorkerThread, tick: u32) {
 fn offer(worker: &WorkerThread, join: &OpenJoin) {
     if worker.push_for_join(join.job) {
         join.offered.set(true);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use super::super::worker::WorkerThread;
+    use crate::topology::Pinning;
+    use crate::ThreadPool;
+
+    /// Spins (yielding) until `done` or a few seconds passed; whether done.
+    fn wait_for(done: impl Fn() -> bool) -> bool {
+        let start = Instant::now();
+        while !done() {
+            if start.elapsed() > Duration::from_secs(5) {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+        true
+    }
+
+    const DEPTH: usize = 40;
+    const SHARED: usize = 20;
+
+    /// A chain: each level's `a` goes one deeper, its `b` is a leaf that
+    /// counts itself. The innermost `a` lets the other worker go, then waits
+    /// until `SHARED` leaves ran: the chain's worker is stuck there, so the
+    /// other worker ran them, which it can only if they were offered.
+    fn chain(depth: usize, gate: &AtomicBool, leaves: &AtomicUsize) -> bool {
+        if depth == 0 {
+            gate.store(true, Ordering::SeqCst);
+            return wait_for(|| leaves.load(Ordering::SeqCst) >= SHARED);
+        }
+        let (shared, ()) = super::super::join(
+            || chain(depth - 1, gate, leaves),
+            || {
+                leaves.fetch_add(1, Ordering::SeqCst);
+            },
+        );
+        shared
+    }
+
+    #[test]
+    fn a_share_request_makes_every_join_offer_while_the_sibling_is_busy() {
+        let pool = ThreadPool::builder()
+            .threads(2)
+            .pinning(Pinning::None)
+            .build()
+            .unwrap();
+        let (started, gate, leaves) = (
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+            AtomicUsize::new(0),
+        );
+        let shared = pool.scope(|s| {
+            // Keep one worker busy while the other makes the chain, so that no
+            // sibling is idle: only the share request makes joins tracked.
+            s.spawn(|_| {
+                started.store(true, Ordering::SeqCst);
+                assert!(
+                    wait_for(|| gate.load(Ordering::SeqCst)),
+                    "the chain never opened the gate"
+                );
+            });
+            assert!(wait_for(|| started.load(Ordering::SeqCst)));
+            pool.install(|| {
+                let worker = WorkerThread::current().expect("install runs on a worker");
+                // As if the busy sibling had found this deque empty. Nobody
+                // lowers it: the busy worker raised no requests itself.
+                worker.registry().share_requests[worker.index()].store(true, Ordering::SeqCst);
+                chain(DEPTH, &gate, &leaves)
+            })
+        });
+        assert!(
+            shared,
+            "the sibling ran fewer than {SHARED} of {DEPTH} leaves"
+        );
+        assert_eq!(leaves.load(Ordering::SeqCst), DEPTH);
     }
 }

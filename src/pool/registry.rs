@@ -55,7 +55,7 @@ pub(crate) struct Registry {
     pub(crate) sleep: Sleep,
     pub(crate) counters: Box<[CachePadded<Counters>]>,
     /// Per worker: a sibling found its deque empty and is still looking for
-    /// work; raised by that sibling, lowered by it once it has work again.
+    /// work; raised by that sibling, lowered by it once it stops looking.
     pub(crate) share_requests: Box<[CachePadded<AtomicBool>]>,
     pub(crate) config: Config,
     /// Bit 0: closing (no new outside work is admitted; set once). The rest:

@@ -42,8 +42,9 @@ pub(crate) struct WorkerThread {
     open_joins: OpenJoins,
     /// This worker's entry in `registry.share_requests`, read on every join.
     share_request: *const AtomicBool,
-    /// Whether this worker raised siblings' share requests since it last
-    /// had work (it lowers them when it finds some).
+    /// Whether this worker raised siblings' share requests while it looked
+    /// for work; it lowers them as soon as it stops looking (it runs a job,
+    /// its wait ends, or it exits).
     raised_requests: Cell<bool>,
 }
 
@@ -80,15 +81,20 @@ impl WorkerThread {
     }
 
     /// Lowers the share requests this worker raised while it looked for
-    /// work, now that it has some: a raised request makes the sibling track
-    /// every join and offer one on each, which is only worth it while
-    /// someone waits.
-    /// (Another thief's request on the same sibling goes down too; it raises
-    /// it again on its next empty steal.)
+    /// work, now that it stopped looking: a raised request makes the sibling
+    /// track every join and offer one on each, which is only worth it while
+    /// someone waits. (Another thief's request on the same sibling goes down
+    /// too; it raises it again on its next empty steal.)
+    #[inline]
     fn lower_share_requests(&self) {
-        if !self.raised_requests.replace(false) {
-            return;
+        if self.raised_requests.get() {
+            self.lower_raised_requests();
         }
+    }
+
+    #[cold]
+    fn lower_raised_requests(&self) {
+        self.raised_requests.set(false);
         let registry = &*self.registry;
         for &victim in registry.steal_orders[self.index].iter() {
             let request = &registry.share_requests[victim];
@@ -173,6 +179,7 @@ impl WorkerThread {
                 if searching {
                     self.stop_searching();
                 }
+                self.lower_share_requests();
                 return;
             }
             self.counters().bump(&self.counters().parks);
@@ -243,12 +250,10 @@ impl WorkerThread {
     }
 
     fn find_shared_work(&self) -> Option<JobRef> {
-        let job = self.registry.inboxes[self.index]
+        self.registry.inboxes[self.index]
             .pop()
             .or_else(|| self.take_injected())
-            .or_else(|| self.steal())?;
-        self.lower_share_requests();
-        Some(job)
+            .or_else(|| self.steal())
     }
 
     /// Takes from the injectors: one urgent task, or a small batch of less
@@ -316,6 +321,7 @@ impl WorkerThread {
 
     /// Runs one job taken from a queue and accounts for it. Never unwinds.
     pub(crate) fn execute(&self, job: JobRef) {
+        self.lower_share_requests();
         // Relaxed: a late view only delays cancellation by one job.
         let mode = if self.registry.aborting.load(Ordering::Relaxed) {
             Mode::Cancel
@@ -483,6 +489,7 @@ impl WorkerThread {
         if searching {
             self.stop_searching();
         }
+        self.lower_share_requests();
     }
 }
 
