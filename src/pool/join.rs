@@ -145,9 +145,15 @@ fn must_track(worker: &WorkerThread, joins: &OpenJoins, tick: u32) -> bool {
     let tracked = joins.len.get();
     tracked < ALWAYS_TRACKED
         || tick % TRACK_EVERY == 0
-        || worker.share_requested()
-        || !worker.registry().sleep.all_busy()
+        || sibling_wants_work(worker)
         || tracked == MAX_OPEN
+}
+
+/// Whether a sibling could use work now: it asked this worker (share
+/// request), or the sleep word shows a searcher or a sleeper.
+#[inline]
+fn sibling_wants_work(worker: &WorkerThread) -> bool {
+    worker.share_requested() || !worker.registry().sleep.all_busy()
 }
 
 pub(crate) fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
@@ -296,10 +302,7 @@ fn offer_if_due(worker: &WorkerThread, tick: u32) {
     // is where coarse parallelism lives, and it makes `b` stealable even if
     // `a` never reaches another join.
     let outermost = joins.len.get() == 1;
-    let due = outermost
-        || tick % OFFER_EVERY == 0
-        || worker.share_requested()
-        || !worker.registry().sleep.all_busy();
+    let due = outermost || tick % OFFER_EVERY == 0 || sibling_wants_work(worker);
     if due {
         if let Some(oldest) = joins.take_oldest_unoffered() {
             offer(worker, oldest);
