@@ -10,8 +10,9 @@
 //!   SeqCst load of the word are ordered by the SeqCst total order, and the
 //!   last look below reads that tail ([`Sleep::notify_one_after_ring_push`]).
 //! - At most half of the workers search at once ([`Sleep::try_begin_search`]).
-//! - A searcher that finds work stops searching; if it was the last searcher it
-//!   wakes another sleeper, since where there was one task there may be more.
+//! - A searcher that finds work stops searching; if it was the last searcher
+//!   and some worker sleeps, it wakes one when work is left, since where
+//!   there was one task there may be more.
 //! - A worker going to sleep first registers in the sleeper list and leaves the
 //!   awake count (both under the list's lock), *then* checks every queue once
 //!   more. Against a submitter that pushes, fences, then reads the word, this
@@ -103,13 +104,19 @@ impl Sleep {
         }
     }
 
-    /// Ends a search that found work; true if this was the last searcher, in
-    /// which case the caller wakes another worker.
+    /// Ends a search that found work; true if this was the last searcher and
+    /// some worker sleeps, in which case the caller wakes one if work is left.
+    ///
+    /// With every worker awake there is nobody to wake: a worker that parks
+    /// later leaves the awake count after this RMW and then looks at every
+    /// queue, so the work submitters left to us is seen. Answering false then
+    /// spares the caller its look at the queues (cache lines the submitters
+    /// just wrote) before it runs the task it found.
     pub(crate) fn end_search(&self) -> bool {
         // SeqCst: part of the Dekker pair with submitters (see the module docs).
         let prev = self.state.fetch_sub(SEARCHING_ONE, Ordering::SeqCst);
         debug_assert!(Self::searching(prev) > 0);
-        Self::searching(prev) == 1
+        Self::searching(prev) == 1 && Self::awake(prev) < self.workers
     }
 
     /// Called by a submitter after publishing work: wakes one sleeper unless a

@@ -23,6 +23,12 @@ use super::registry::Registry;
 /// The most tasks a worker takes from a non-urgent injector level at once.
 const INJECT_BATCH: usize = 8;
 
+/// An idle search round pauses at most `1 << MAX_ROUND_SHIFT` times.
+const MAX_ROUND_SHIFT: u32 = 2;
+
+/// One idle search round in this many also checks for shutdown.
+const RARE_ROUNDS: u32 = 64;
+
 #[cfg(not(loom))]
 thread_local! {
     static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
@@ -212,7 +218,12 @@ impl WorkerThread {
                 }
                 return Some(job);
             }
-            if !spin.again() || self.registry.drained_admissions() {
+            // The gate is read only now and then: a spinning worker that
+            // reads it every round keeps its line shared, and every outside
+            // submitter's admission RMW must then take it back (a cross-core
+            // miss in front of each spawn). Shutdown is still seen within a
+            // few microseconds, and at once by `main_loop` after the window.
+            if !spin.again() || (spin.rare_round() && self.registry.drained_admissions()) {
                 return None;
             }
             if !*searching {
@@ -497,6 +508,11 @@ impl WorkerThread {
 /// every few rounds. It never yields: a yielding searcher can lose the CPU
 /// for a whole time slice while still counting as a searcher, so submitters
 /// would rely on it and wake nobody (a millisecond latency tail).
+///
+/// Rounds stay short (at most `1 << MAX_ROUND_SHIFT` pauses): a pause costs
+/// tens of nanoseconds or more on current x86 cores, and work published
+/// during a round waits for its end, so long rounds put half a round in
+/// front of every task found by spinning.
 struct Spin {
     window: std::time::Duration,
     start: Option<Instant>,
@@ -523,7 +539,7 @@ impl Spin {
             return false;
         }
         self.rounds = self.rounds.wrapping_add(1);
-        for _ in 0..(1u32 << self.rounds.min(6)) {
+        for _ in 0..(1u32 << self.rounds.min(MAX_ROUND_SHIFT)) {
             crate::sync::spin_loop();
         }
         if self.rounds % 4 == 0 {
@@ -533,5 +549,11 @@ impl Spin {
             }
         }
         true
+    }
+
+    /// True on one round in `RARE_ROUNDS`: for checks that may lag a little
+    /// and whose reads would otherwise disturb other cores every round.
+    fn rare_round(&self) -> bool {
+        self.rounds % RARE_ROUNDS == 0
     }
 }
