@@ -146,6 +146,32 @@ fn steal_batch_races_pop() {
     });
 }
 
+/// The owner moves its two oldest items out with one claim (as a pool worker
+/// spills half of its deque to the injector) while a thief steals and the
+/// owner's sink pushes one more item; then the owner pops the rest.
+#[test]
+fn take_oldest_races_a_thief() {
+    explore(|start| {
+        let (worker, stealer) = deque::new::<u32>(4).unwrap();
+        worker.push(1).unwrap();
+        let thief = thread::spawn(move || steal_one(&stealer));
+        start.go();
+        assert!(push_all(&worker, [2, 3]).is_empty());
+        let mut seen = Vec::new();
+        let mut refill = Some(4);
+        let moved = worker.take_oldest(2, |item| {
+            seen.push(item);
+            seen.extend(push_all(&worker, refill.take()));
+        });
+        assert!(moved <= 2);
+        // Nothing moved (the thief held a claim, or won the race): push it now.
+        seen.extend(push_all(&worker, refill.take()));
+        seen.extend(drain(&worker));
+        seen.extend(thief.join().unwrap());
+        assert_eq!(sorted(seen), [1, 2, 3, 4]);
+    });
+}
+
 /// A capacity-2 buffer: two thieves steal while the owner pushes four items
 /// (wrapping around into the slots the thieves free) and pops. A full push
 /// hands its value back, which counts as seen.

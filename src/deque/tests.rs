@@ -175,6 +175,49 @@ fn steal_batch_into_its_own_deque() {
 }
 
 #[test]
+fn take_oldest_moves_the_oldest_and_keeps_their_slots_until_done() {
+    let (worker, stealer) = new::<u32>(4).unwrap();
+    for i in 1..=3 {
+        worker.push(i).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut refused = Vec::new();
+    let moved = worker.take_oldest(2, |item| {
+        seen.push(item);
+        if item == 1 {
+            // Slot of item 2 is claimed but not yet read: with the claim
+            // held, the deque is full after one more push.
+            assert_eq!(worker.push(4), Ok(()));
+            refused.extend(worker.push(5).err());
+            assert_eq!(stealer.steal(), Steal::Retry, "a thief waits for the claim");
+        }
+    });
+    assert_eq!(moved, 2);
+    assert_eq!(seen, [1, 2]);
+    assert_eq!(refused, [5]);
+    assert_eq!(worker.pop(), Some(4));
+    assert_eq!(stealer.steal(), Steal::Success(3));
+    assert_eq!(
+        worker.take_oldest(8, |_| unreachable!("nothing is left")),
+        0
+    );
+    assert!(worker.is_empty());
+}
+
+#[test]
+fn take_oldest_takes_no_more_than_asked_or_held() {
+    let (worker, _stealer) = new::<u32>(8).unwrap();
+    for i in 0..3 {
+        worker.push(i).unwrap();
+    }
+    let mut seen = Vec::new();
+    assert_eq!(worker.take_oldest(0, |i| seen.push(i)), 0);
+    assert_eq!(worker.take_oldest(5, |i| seen.push(i)), 3);
+    assert_eq!(seen, [0, 1, 2]);
+    assert_eq!(worker.pop(), None);
+}
+
+#[test]
 fn steal_outcome_helpers() {
     assert!(Steal::<u8>::Empty.is_empty());
     assert!(Steal::Success(1).is_success());

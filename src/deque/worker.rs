@@ -143,6 +143,62 @@ impl<T> Worker<T> {
         won.then(|| unsafe { shared.read(bottom) })
     }
 
+    /// Takes up to `max` of the oldest items from the top, as a thief would,
+    /// and passes them to `sink` oldest first; returns how many. Gives up
+    /// (returning 0) while a thief holds a claim.
+    ///
+    /// One claim covers the whole batch, where a thief must claim item by
+    /// item: the owner is the only taker that does not CAS `head`, and while
+    /// it is in here it is not popping. The slots stay claimed until `sink`
+    /// has had every item, so `sink` may push to and pop from this deque.
+    ///
+    /// ```
+    /// let (worker, _stealer) = weftpool::deque::new(8).unwrap();
+    /// for i in 0..5 {
+    ///     worker.push(i).unwrap();
+    /// }
+    /// let mut old = Vec::new();
+    /// assert_eq!(worker.take_oldest(3, |i| old.push(i)), 3);
+    /// assert_eq!(old, [0, 1, 2]);
+    /// assert_eq!(worker.pop(), Some(4));
+    /// ```
+    pub fn take_oldest(&self, max: usize, mut sink: impl FnMut(T)) -> usize {
+        let shared = &*self.shared;
+        // Relaxed: only this handle writes `tail`.
+        let tail = shared.tail.load(Ordering::Relaxed);
+        // Relaxed: the CAS below fails on any other value, and the slots we
+        // read are ones this thread wrote; nothing else is published to us.
+        let head = shared.head.load(Ordering::Relaxed);
+        let (steal, real) = unpack(head);
+        let available = distance(real, tail);
+        if steal != real || available <= 0 || max == 0 {
+            return 0;
+        }
+        let count = (available as u32).min(u32::try_from(max).unwrap_or(u32::MAX));
+        let end = real.wrapping_add(count);
+        // Relaxed: the CAS only has to be atomic against the thieves' CASes
+        // on `head` (no thief reads a slot below `end` after it), and it
+        // publishes nothing; `steal` stays put, so neither our own pushes nor
+        // a thief touch the claimed slots until the hand-back below.
+        let claimed = pack(steal, end);
+        if shared
+            .head
+            .compare_exchange(head, claimed, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return 0;
+        }
+        let mut pos = real;
+        while pos != end {
+            // SAFETY: `real..end` lies below `tail`, holds items this thread
+            // pushed, and is ours alone by the claim above until released.
+            sink(unsafe { shared.read(pos) });
+            pos = pos.wrapping_add(1);
+        }
+        shared.release_claim(claimed);
+        count as usize
+    }
+
     /// Number of items in the deque.
     pub fn len(&self) -> usize {
         // Relaxed on both: a count that publishes and consumes nothing.

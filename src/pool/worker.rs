@@ -409,22 +409,29 @@ impl WorkerThread {
         Ok(())
     }
 
-    /// Moves the older half of the own deque to the injector (as Normal work).
+    /// Moves the older half of the own deque to the injector (as Normal
+    /// work), as far as the injector has room; nothing when it is full, and
+    /// then the caller runs its job itself.
+    ///
+    /// The move claims the whole batch at once ([`crate::deque::Worker::take_oldest`]):
+    /// stealing item by item from the own deque cost a fence and two CASes
+    /// per item, and a worker spawning a stream of tasks spilled every one.
     fn spill_half(&self) {
-        let stealer = &self.registry.stealers[self.index];
-        for _ in 0..self.deque.len() / 2 {
-            let job = match stealer.steal() {
-                Steal::Success(job) => job,
-                Steal::Empty => break,
-                Steal::Retry => continue,
-            };
-            if let Err(job) = self.registry.injector.push(Priority::Normal, job) {
-                // The injector is full too: run it here rather than lose it.
-                self.execute(job);
-                break;
-            }
+        let injector = &self.registry.injector;
+        let room = injector.capacity_per_level() - injector.len_of(Priority::Normal);
+        let moved = self
+            .deque
+            .take_oldest((self.deque.len() / 2).min(room), |job| {
+                if let Err(job) = injector.push(Priority::Normal, job) {
+                    // Others filled the injector meanwhile: run it here rather
+                    // than lose it (the claimed slots stay out of reach of the
+                    // jobs it may push).
+                    self.execute(job);
+                }
+            });
+        if moved > 0 {
+            self.registry.sleep.notify_many(2);
         }
-        self.registry.sleep.notify_many(2);
     }
 
     // ----- waiting without blocking ------------------------------------------
