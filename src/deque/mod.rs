@@ -69,6 +69,12 @@
 //! popping without a CAS at that moment. It copies them all out under one
 //! claim and hands the slots back once.
 //!
+//! The owner itself may take its oldest items the same way
+//! ([`Worker::take_oldest`]), with one CAS for the whole batch: the only
+//! taker that does not CAS is the owner, and it is not popping meanwhile.
+//! The claim keeps `steal` in place until the items are out, so the owner
+//! may push while it handles them without overwriting a slot not yet read.
+//!
 //! # Dropping
 //!
 //! The buffer is shared by the worker and its stealers; when the last handle
@@ -79,9 +85,11 @@
 //! The loom models in `loom-tests/tests/deque.rs` race the owner against one
 //! or two thieves (pop against steal, batches against pop, a capacity-2 ring
 //! refilled while thieves copy out of it, batches into a deque that is itself
-//! being robbed, drops). They fail, by a lost or duplicated item or a slot
-//! read while written, when a fence, a Release/Acquire pair on `tail`, the
-//! hand-back pair on `head`, or a room check is weakened.
+//! being robbed, the owner's batch take racing a thief, drops). They fail,
+//! by a lost or duplicated item or a slot read while written, when a fence,
+//! a Release/Acquire pair on `tail`, the hand-back pair on `head`, a room
+//! check, or the owner's batch claim (a plain store instead of the CAS) is
+//! weakened.
 
 mod shared;
 mod steal;
