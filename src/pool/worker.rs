@@ -362,8 +362,8 @@ impl WorkerThread {
     /// Pushes a job spawned by a task running on this worker. Normal priority
     /// goes to the own deque (no shared write); a full deque moves half of
     /// itself to the injector, as far as it has room; other priorities go to
-    /// the injector. A worker
-    /// never blocks on a full queue: if nothing has room, it runs the job now.
+    /// the injector. A worker never blocks on a full queue: if nothing has
+    /// room, it runs the job now.
     pub(crate) fn push(&self, priority: Priority, job: JobRef) {
         let job = if priority == Priority::Normal {
             match self.deque.push(job) {
