@@ -330,7 +330,7 @@ impl<A: Copy, const N: usize> Drop for Capture<A, N> {
 #[repr(align(32))]
 struct Align32;
 
-/// Closures of every size around the inline limit (two words), and an
+/// Closures of every size around the inline limit (three words), and an
 /// over-aligned one: the handed-back closure has its captures intact, an
 /// accepted one runs with them, and each capture is dropped exactly once.
 fn closures_keep_their_captures<A: Copy + Send + 'static, const N: usize>() {
@@ -385,6 +385,7 @@ fn closures_of_every_size_keep_their_captures() {
     closures_keep_their_captures::<u8, 1>();
     closures_keep_their_captures::<u64, 8>();
     closures_keep_their_captures::<u8, 9>();
+    closures_keep_their_captures::<u8, 17>();
     closures_keep_their_captures::<u8, 64>();
     closures_keep_their_captures::<Align32, 0>();
     closures_keep_their_captures::<Align32, 32>();

@@ -188,6 +188,7 @@ fn take_oldest_moves_the_oldest_and_keeps_their_slots_until_done() {
             // Slot of item 2 is claimed but not yet read: with the claim
             // held, the deque is full after one more push.
             assert_eq!(worker.push(4), Ok(()));
+            assert_eq!(worker.free_room(), 0, "claimed slots are not free");
             refused.extend(worker.push(5).err());
             assert_eq!(stealer.steal(), Steal::Retry, "a thief waits for the claim");
         }
@@ -201,6 +202,31 @@ fn take_oldest_moves_the_oldest_and_keeps_their_slots_until_done() {
         worker.take_oldest(8, |_| unreachable!("nothing is left")),
         0
     );
+    assert!(worker.is_empty());
+}
+
+#[test]
+fn a_panicking_take_oldest_sink_drops_the_rest_and_hands_the_claim_back() {
+    let drops = StdArc::new(AtomicUsize::new(0));
+    let (worker, stealer) = new::<Counted>(8).unwrap();
+    for _ in 0..4 {
+        worker.push(Counted(drops.clone())).unwrap();
+    }
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        worker.take_oldest(3, |item| {
+            drop(item);
+            panic!("the sink fails on its first item");
+        })
+    }));
+    assert!(panicked.is_err());
+    // The item handed to the sink and the two it never had are dropped once.
+    assert_eq!(drops.load(SeqCst), 3);
+    assert_eq!(worker.free_room(), 7, "the claimed slots are free again");
+    assert!(
+        matches!(stealer.steal(), Steal::Success(_)),
+        "thieves are not shut out"
+    );
+    assert_eq!(drops.load(SeqCst), 4);
     assert!(worker.is_empty());
 }
 

@@ -40,9 +40,11 @@ impl<T> Worker<T> {
         &self.shared
     }
 
-    /// Slots `push` can fill right now; slots a thief is still copying from
-    /// do not count as free.
-    pub(super) fn free_room(&self) -> u32 {
+    /// Slots `push` can fill right now; slots a thief (or the owner's
+    /// [`take_oldest`](Self::take_oldest)) is still copying from do not count
+    /// as free. Unlike `capacity() - len()`, which counts claimed slots as
+    /// free as soon as they are claimed.
+    pub(crate) fn free_room(&self) -> u32 {
         let shared = &*self.shared;
         // Relaxed: only this handle writes `tail`.
         let tail = shared.tail.load(Ordering::Relaxed);
@@ -150,7 +152,10 @@ impl<T> Worker<T> {
     /// One claim covers the whole batch, where a thief must claim item by
     /// item: the owner is the only taker that does not CAS `head`, and while
     /// it is in here it is not popping. The slots stay claimed until `sink`
-    /// has had every item, so `sink` may push to and pop from this deque.
+    /// has had every item (thieves get [`Steal::Retry`](super::Steal::Retry)
+    /// meanwhile, and pushes see the claimed slots as taken), so `sink` should
+    /// be short. If `sink` panics, the items it has not had yet are dropped
+    /// and the claim is handed back.
     ///
     /// ```
     /// let (worker, _stealer) = weftpool::deque::new(8).unwrap();
@@ -188,14 +193,15 @@ impl<T> Worker<T> {
         {
             return 0;
         }
-        let mut pos = real;
-        while pos != end {
-            // SAFETY: `real..end` lies below `tail`, holds items this thread
-            // pushed, and is ours alone by the claim above until released.
-            sink(unsafe { shared.read(pos) });
-            pos = pos.wrapping_add(1);
+        let mut claim = OwnClaim {
+            shared,
+            claimed,
+            next: real,
+            end,
+        };
+        while let Some(item) = claim.next_item() {
+            sink(item);
         }
-        shared.release_claim(claimed);
         count as usize
     }
 
@@ -220,6 +226,46 @@ impl<T> Worker<T> {
     /// A new stealer of this deque.
     pub fn stealer(&self) -> Stealer<T> {
         Stealer::new(self.shared.clone())
+    }
+}
+
+/// The owner's claim of `next..end` (see [`Worker::take_oldest`]): hands
+/// the items out one by one and, when dropped, drops whatever was not handed
+/// out and hands the slots back, also when the consumer panicked.
+struct OwnClaim<'a, T> {
+    shared: &'a Shared<T>,
+    /// The head written by the claiming CAS.
+    claimed: u64,
+    next: u32,
+    end: u32,
+}
+
+impl<T> OwnClaim<'_, T> {
+    fn next_item(&mut self) -> Option<T> {
+        if self.next == self.end {
+            return None;
+        }
+        let pos = self.next;
+        self.next = pos.wrapping_add(1);
+        // SAFETY: `pos` lies in the claimed range, below the owner's `tail`:
+        // it holds an item the owner pushed, ours alone until the hand-back
+        // in `drop`, and `next` has moved past it, so it is read only once.
+        Some(unsafe { self.shared.read(pos) })
+    }
+}
+
+impl<T> Drop for OwnClaim<'_, T> {
+    fn drop(&mut self) {
+        // Loom's cell tracking cannot run while a failed model unwinds; leaking
+        // there keeps the model's own failure the one reported.
+        #[cfg(loom)]
+        if crate::sync::thread::panicking() {
+            return;
+        }
+        while let Some(item) = self.next_item() {
+            drop(item);
+        }
+        self.shared.release_claim(self.claimed);
     }
 }
 

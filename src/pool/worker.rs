@@ -272,7 +272,9 @@ impl WorkerThread {
     /// them), so that a stream of outside spawns costs one claim per batch.
     fn take_injected(&self) -> Option<JobRef> {
         let registry = &*self.registry;
-        let room = self.deque.capacity() - self.deque.len();
+        // Room as `push` sees it: slots a thief is still copying from are
+        // not free yet, even though `len` no longer counts them.
+        let room = self.deque.free_room() as usize;
         let batch = INJECT_BATCH.min(room + 1);
         let mut rest = [None; INJECT_BATCH];
         let mut taken = 0;
@@ -412,7 +414,8 @@ impl WorkerThread {
 
     /// Moves the older half of the own deque to the injector (as Normal
     /// work), as far as the injector has room; nothing when it is full, and
-    /// then the caller runs its job itself.
+    /// then the caller runs its job itself. Jobs the injector refuses midway
+    /// run here, after the move.
     ///
     /// The move claims the whole batch at once ([`crate::deque::Worker::take_oldest`]):
     /// stealing item by item from the own deque cost a fence and two CASes
@@ -420,18 +423,22 @@ impl WorkerThread {
     fn spill_half(&self) {
         let injector = &self.registry.injector;
         let room = injector.capacity_per_level() - injector.len_of(Priority::Normal);
+        // No job runs while the claim is held (thieves would be shut out of
+        // this deque for as long as it runs): the few the injector refuses,
+        // because others filled it meanwhile, run after the hand-back.
+        let mut refused = Vec::new();
         let moved = self
             .deque
             .take_oldest((self.deque.len() / 2).min(room), |job| {
                 if let Err(job) = injector.push(Priority::Normal, job) {
-                    // Others filled the injector meanwhile: run it here rather
-                    // than lose it (the claimed slots stay out of reach of the
-                    // jobs it may push).
-                    self.execute(job);
+                    refused.push(job);
                 }
             });
-        if moved > 0 {
+        if moved > refused.len() {
             self.registry.sleep.notify_many(2);
+        }
+        for job in refused {
+            self.execute(job);
         }
     }
 
