@@ -12,6 +12,11 @@ use crate::systems::{chili_pool, with_pool, Pool, Rayon, Weft};
 pub const SEQUENTIAL: &str = "sequential";
 /// The name of chili in tables.
 pub const CHILI: &str = "chili";
+/// The tree sum on one thread visiting each right subtree before the left:
+/// the tree is allocated left subtree first, so this order walks memory the
+/// other way, and the difference shows how much of a tree-sum time is the
+/// order of visits rather than parallelism or `join`.
+pub const SEQUENTIAL_RIGHT_FIRST: &str = "sequential, right subtree first";
 
 /// fib on one thread, the reference for the overhead.
 pub fn fib_seq(n: u64) -> u64 {
@@ -66,6 +71,11 @@ impl Node {
 
 fn sum_seq(node: &Node) -> u64 {
     node.val + node.left.as_deref().map_or(0, sum_seq) + node.right.as_deref().map_or(0, sum_seq)
+}
+
+fn sum_seq_right_first(node: &Node) -> u64 {
+    let right = node.right.as_deref().map_or(0, sum_seq_right_first);
+    node.val + node.left.as_deref().map_or(0, sum_seq_right_first) + right
 }
 
 fn sum_weft(node: &Node) -> u64 {
@@ -123,6 +133,7 @@ pub fn fib_on(system: &str, settings: &Settings, n: u64, expect: u64) -> Duratio
 pub fn tree_on(system: &str, settings: &Settings, tree: &Node, expect: u64) -> Duration {
     match system {
         SEQUENTIAL => timed(|| sum_seq(black_box(tree)), expect),
+        SEQUENTIAL_RIGHT_FIRST => timed(|| sum_seq_right_first(black_box(tree)), expect),
         Weft::NAME => with_pool::<Weft, _>(settings, |p| {
             timed(|| p.0.install(|| sum_weft(tree)), expect)
         }),
@@ -141,7 +152,8 @@ pub fn tree_on(system: &str, settings: &Settings, tree: &Node, expect: u64) -> D
 /// The systems that have a `join`, and the sequential reference.
 pub const SYSTEMS: [&str; 4] = [Weft::NAME, Rayon::NAME, CHILI, SEQUENTIAL];
 
-/// fib and the tree sum, every system alternating; values in milliseconds.
+/// fib and the tree sum, every system alternating (the tree sum also one
+/// thread visiting right subtrees first); values in milliseconds.
 pub fn run(settings: &Settings) -> (Vec<Series>, Vec<Series>) {
     let n = settings.fib;
     let fib_expect = fib_seq(n);
@@ -161,6 +173,7 @@ pub fn run(settings: &Settings) -> (Vec<Series>, Vec<Series>) {
     let tree = &tree;
     let mut tree_trials: Vec<Trial<'_>> = SYSTEMS
         .iter()
+        .chain([&SEQUENTIAL_RIGHT_FIRST])
         .map(|&sys| -> Trial<'_> {
             (
                 sys,
