@@ -168,8 +168,8 @@ impl<T> Ring<T> {
             if diff == 0 {
                 // SeqCst on success: as the tail claim in `push`, the head
                 // claim is a consumer's half of the "room appeared" Dekker
-                // pair with blocked channel senders, who re-read `head`
-                // (SeqCst) after registering. The value is handed over by the
+                // pair with blocked channel senders and blocked pool
+                // submitters, who re-read `head` (SeqCst) after registering. The value is handed over by the
                 // sequences. Relaxed on failure: nothing read.
                 match self.head.compare_exchange_weak(
                     pos,
@@ -228,16 +228,23 @@ impl<T> Ring<T> {
                 pos = self.head.load(Ordering::Relaxed);
                 continue;
             }
-            // Relaxed: as in `pop`. Winning this CAS claims every position in
-            // pos..pos + ready: each was seen published, and only a consumer
-            // that had moved `head` past it could change it before we do.
+            // Winning this CAS claims every position in pos..pos + ready:
+            // each was seen published, and only a consumer that had moved
+            // `head` past it could change it before we do. SeqCst on success,
+            // as in `pop`: the claim is the taker's half of the "room
+            // appeared" Dekker pair with blocked submitters, who re-read
+            // `head` (SeqCst) after registering, so the taker needs no fence
+            // before it reads whether anyone is blocked (a locked CAS costs
+            // the same on x86; elsewhere a little more, still less than a
+            // fence). Relaxed on failure: nothing read.
             match self.head.compare_exchange_weak(
                 pos,
                 pos.wrapping_add(ready),
-                Ordering::Relaxed,
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
+                    crate::sync::model_sc_order();
                     for i in 0..ready {
                         let at = pos.wrapping_add(i);
                         let slot = self.slot(at);

@@ -20,6 +20,16 @@ use super::worker::WorkerThread;
 /// own, in case room opened at its level while others kept the total high.
 const BLOCKED_RECHECK: Duration = Duration::from_millis(1);
 
+/// How many times a blocked submitter yields for a slot that a take has
+/// claimed but not yet freed before it waits (and re-checks after
+/// [`BLOCKED_RECHECK`]) instead: a taker descheduled mid-read must not keep
+/// the submitter spinning. Unbounded under loom, where a timed wait never
+/// times out.
+#[cfg(not(loom))]
+const CLAIMED_SLOT_YIELDS: u32 = 64;
+#[cfg(loom)]
+const CLAIMED_SLOT_YIELDS: u32 = u32::MAX;
+
 /// The closing bit of `Registry::gate`.
 const CLOSING: usize = 1;
 /// One admission in `Registry::gate`.
@@ -252,15 +262,34 @@ impl Registry {
     /// from the injector when `blocked` is non-zero.
     pub(crate) fn push_blocking(&self, priority: Priority, mut job: JobRef) {
         let mut guard = self.room.lock().unwrap_or_else(|e| e.into_inner());
-        // SeqCst, then the fence: Dekker with `room_was_freed`, which takes
-        // a job and then reads `blocked`.
+        // SeqCst: Dekker with `room_was_freed`, which takes a job (a SeqCst
+        // claim of `head`) and then reads `blocked`; the SeqCst loads of
+        // `len_of` below complete it. The fence adds nothing to that on real
+        // hardware, but loom treats SeqCst accesses as AcqRel and needs it.
         self.blocked.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
+        let mut yields = 0;
         loop {
             match self.injector.push(priority, job) {
                 Ok(()) => break,
                 Err(back) => job = back,
             }
+            // A take may have claimed a slot without seeing us registered;
+            // it is then still reading the value out, and will not wake us.
+            // The level's count, read after registering, shows that claim
+            // (unless another submitter has filled the slot since, and then
+            // every later take sees us): wait for the slot, not for a
+            // wake-up. The lock is let go meanwhile, for takers that notify.
+            if yields < CLAIMED_SLOT_YIELDS
+                && self.injector.len_of(priority) < self.injector.capacity_per_level()
+            {
+                yields += 1;
+                drop(guard);
+                crate::sync::thread::yield_now();
+                guard = self.room.lock().unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            yields = 0;
             // Make sure someone is draining the queue we wait on.
             self.sleep.notify_one();
             // The timeout bounds the wait when the room is at our level but
@@ -280,8 +309,14 @@ impl Registry {
     /// Called by a worker after it took a job from the injector.
     #[inline]
     pub(crate) fn room_was_freed(&self) {
-        // SeqCst fence: Dekker with `push_blocking` (see there).
-        fence(Ordering::SeqCst);
+        // No fence: the take claimed its positions with a SeqCst CAS of the
+        // ring's `head`, and `blocked` is read with SeqCst below. Against
+        // `push_blocking`, which registers, fences, then reads `head`
+        // (through `len_of`), this is Dekker's pattern in the total order of
+        // SeqCst operations: either that read sees the claim (and the
+        // submitter waits for the slot instead of a wake-up) or this read
+        // sees the registration. A fence here would wait, on every take, for the
+        // slot's release store to reach a line the submitter may hold.
         // Hysteresis: blocked submitters are woken once the injectors are at
         // most half full, not after every take, so that a submitter refills
         // many slots per wake-up instead of trading a futex round trip for
