@@ -50,11 +50,12 @@ pub(crate) enum Wake {
 /// How long the latest sleeper must have slept on another CPU before an
 /// outside submitter wakes one on its own CPU instead. A CPU idle that long
 /// has usually gone into a deep idle state or, in a virtual machine, been
-/// handed back to the host (KVM stops polling a halted vCPU after 200 µs by
-/// default); a thread woken there starts tens of microseconds later, while
-/// the submitter's CPU is awake and runs the worker as soon as the submitter
-/// blocks or is preempted. Shorter sleeps keep the warm-cache choice: in a
-/// busy stream the submitter keeps its CPU and the other one is still awake.
+/// handed back to the host (KVM polls a halted vCPU for at most 200 µs by
+/// default, `halt_poll_ns`); a thread woken there starts tens of microseconds
+/// later, while the submitter's CPU is awake and runs the worker as soon as
+/// the submitter blocks or is preempted. Shorter sleeps keep the warm-cache
+/// choice: in a busy stream the submitter keeps its CPU and the other one is
+/// still awake.
 const LONG_SLEEP: Duration = Duration::from_micros(200);
 
 const NOT_NOTIFIED: u8 = 0;
