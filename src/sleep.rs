@@ -10,8 +10,9 @@
 //!   SeqCst load of the word are ordered by the SeqCst total order, and the
 //!   last look below reads that tail ([`Sleep::notify_one_after_ring_push`]).
 //! - The sleeper woken is the one that parked last (its caches are the
-//!   warmest), except for an outside submitter when that one has slept long on
-//!   another CPU and one sleeps on the submitter's own ([`pick_near`]).
+//!   warmest), except for a single outside spawn, which picks by CPU
+//!   ([`pick_near`]): after an idle spell a sleeper on the submitter's own
+//!   CPU, woken not searching; otherwise preferably one on another CPU.
 //! - At most half of the workers search at once ([`Sleep::try_begin_search`]).
 //! - A searcher that finds work stops searching; if it was the last searcher
 //!   and some worker sleeps, it wakes one when work is left, since where
@@ -47,15 +48,12 @@ pub(crate) enum Wake {
     Plain,
 }
 
-/// How long the latest sleeper must have slept on another CPU before an
-/// outside submitter wakes one on its own CPU instead. A CPU idle that long
-/// has usually gone into a deep idle state or, in a virtual machine, been
-/// handed back to the host (KVM polls a halted vCPU for at most 200 µs by
-/// default, `halt_poll_ns`); a thread woken there starts tens of microseconds
-/// later, while the submitter's CPU is awake and runs the worker as soon as
-/// the submitter blocks or is preempted. Shorter sleeps keep the warm-cache
-/// choice: in a busy stream the submitter keeps its CPU and the other one is
-/// still awake.
+/// How long the latest sleeper must have slept for an outside spawn to count
+/// as the end of an idle spell (see [`pick_near`]). A CPU idle that long has
+/// usually gone into a deep idle state or, in a virtual machine, been handed
+/// back to the host (KVM polls a halted vCPU for at most 200 µs by default,
+/// `halt_poll_ns`); a thread woken there starts tens of microseconds later,
+/// while the submitter's CPU is awake.
 const LONG_SLEEP: Duration = Duration::from_micros(200);
 
 const NOT_NOTIFIED: u8 = 0;
@@ -94,21 +92,30 @@ fn current_cpu() -> Option<usize> {
     return crate::topology::current_cpu();
 }
 
-/// The sleeper (its position in parking order) to wake for a submitter on
-/// `cpu`: the latest, unless it has slept for [`LONG_SLEEP`] (by `now`) on
-/// another CPU, and then the latest of those on the submitter's CPU, if any.
-/// The clock is read only when the latest sleeper is on another CPU.
-/// Measured in the shoot-out's idle dispatch workload: the latest sleeper
-/// otherwise keeps being woken on the idle CPU (always, when pinned there),
-/// at 16–50 µs a wake-up instead of about 7.
-fn pick_near(sleepers: &[Sleeper], cpu: usize, now: impl FnOnce() -> Instant) -> Option<usize> {
+/// The sleeper to wake for a submitter on `cpu`, by its position in parking
+/// order, and whether it is to wake *not* searching. After an idle spell
+/// (the latest sleeper has slept for [`LONG_SLEEP`], by `now`) the
+/// submitter's CPU is the one awake: the latest sleeper there, which runs
+/// when the submitter blocks or is preempted, and so must not count as a
+/// searcher that later spawns rely on. Otherwise the other CPUs are awake and
+/// the submitter's is taken by the submitter: the latest sleeper elsewhere.
+/// Failing either, the latest sleeper. Measured with the shoot-out's idle
+/// dispatch and burst workloads (docs/benchmarks.md).
+fn pick_near(
+    sleepers: &[Sleeper],
+    cpu: usize,
+    now: impl FnOnce() -> Instant,
+) -> Option<(usize, bool)> {
     let latest = sleepers.len().checked_sub(1)?;
-    let top = sleepers[latest].parked;
-    if top.cpu == Some(cpu) || now().saturating_duration_since(top.at) < LONG_SLEEP {
-        return Some(latest);
-    }
-    let near = sleepers.iter().rposition(|s| s.parked.cpu == Some(cpu));
-    Some(near.unwrap_or(latest))
+    let on_cpu = |s: &Sleeper| s.parked.cpu == Some(cpu);
+    let idle_spell = now().saturating_duration_since(sleepers[latest].parked.at) >= LONG_SLEEP;
+    let pos = if idle_spell {
+        sleepers.iter().rposition(on_cpu)
+    } else {
+        sleepers.iter().rposition(|s| !on_cpu(s))
+    };
+    let pos = pos.unwrap_or(latest);
+    Some((pos, idle_spell && on_cpu(&sleepers[pos])))
 }
 
 pub(crate) struct Sleep {
@@ -197,7 +204,7 @@ impl Sleep {
     /// operations, against the parker's SeqCst leave and its SeqCst read of
     /// the tail in the last look, so the fence (which waits for the slot's
     /// store to leave the store buffer: a cross-core miss per spawn) is not
-    /// needed. The sleeper is chosen near the caller ([`pick_near`]).
+    /// needed. The sleeper is chosen by CPU ([`pick_near`]).
     #[inline]
     pub(crate) fn notify_one_after_ring_push(&self) {
         if self.someone_will_look() {
@@ -242,23 +249,36 @@ impl Sleep {
                     break;
                 }
                 let pick = match near_cpu {
-                    None => sleepers.len().checked_sub(1),
+                    None => sleepers.len().checked_sub(1).map(|latest| (latest, false)),
                     Some(cpu) => pick_near(&sleepers, cpu, Instant::now),
                 };
-                let Some(pos) = pick else { break };
+                let Some((pos, near)) = pick else { break };
                 let sleeper = sleepers.remove(pos);
-                // SeqCst: the woken worker counts as awake and searching before
-                // anyone else reads the word.
-                self.state
-                    .fetch_add(AWAKE_ONE + SEARCHING_ONE, Ordering::SeqCst);
+                // A worker woken near the caller runs only once the caller
+                // blocks or is preempted: later submitters must not count on
+                // it as a searcher (and wake nobody while the caller keeps
+                // spawning, a burst after an idle spell), so it wakes plain.
+                let why = if near {
+                    NOTIFIED_PLAIN
+                } else {
+                    NOTIFIED_SEARCHING
+                };
+                let joins = if why == NOTIFIED_PLAIN {
+                    AWAKE_ONE
+                } else {
+                    AWAKE_ONE + SEARCHING_ONE
+                };
+                // SeqCst: the woken worker counts as awake (and searching)
+                // before anyone else reads the word.
+                self.state.fetch_add(joins, Ordering::SeqCst);
                 match first {
-                    None => first = Some(sleeper),
-                    Some(_) => rest.push(sleeper),
+                    None => first = Some((sleeper, why)),
+                    Some(_) => rest.push((sleeper, why)),
                 }
             }
         }
-        for sleeper in first.into_iter().chain(rest) {
-            self.unpark(sleeper, NOTIFIED_SEARCHING);
+        for (sleeper, why) in first.into_iter().chain(rest) {
+            self.unpark(sleeper, why);
         }
     }
 
@@ -372,22 +392,29 @@ mod tests {
         }
     }
 
-    fn picked(sleepers: &[Sleeper], cpu: usize, at: Instant) -> Option<usize> {
-        pick_near(sleepers, cpu, || at).map(|pos| sleepers[pos].index)
+    fn picked(sleepers: &[Sleeper], cpu: usize, at: Instant) -> Option<(usize, bool)> {
+        pick_near(sleepers, cpu, || at).map(|(pos, near)| (sleepers[pos].index, near))
     }
 
     #[test]
-    fn the_latest_sleeper_is_woken_while_it_has_slept_briefly() {
+    fn after_a_short_sleep_the_latest_sleeper_on_another_cpu_is_woken() {
         let t0 = Instant::now();
-        let list = [sleeper(0, Some(1), t0), sleeper(1, Some(2), t0)];
-        // Worker 0 sleeps on the caller's CPU, but the latest parked only
-        // just now: its CPU is still awake.
+        let list = [
+            sleeper(0, Some(2), t0),
+            sleeper(1, Some(3), t0),
+            sleeper(2, Some(1), t0),
+        ];
+        // The latest sleeps on the caller's CPU 1, which the caller keeps
+        // busy; the other CPUs were awake a moment ago.
         let soon = t0 + LONG_SLEEP / 2;
-        assert_eq!(picked(&list, 1, soon), Some(1));
+        assert_eq!(picked(&list, 1, soon), Some((1, false)));
+        // All of them on the caller's CPU: the latest, still searching.
+        let all_here = [sleeper(0, Some(1), t0), sleeper(1, Some(1), t0)];
+        assert_eq!(picked(&all_here, 1, soon), Some((1, false)));
     }
 
     #[test]
-    fn after_a_long_sleep_elsewhere_the_latest_on_the_callers_cpu_is_woken() {
+    fn after_a_long_sleep_the_latest_on_the_callers_cpu_is_woken_near() {
         let t0 = Instant::now();
         let list = [
             sleeper(0, Some(1), t0),
@@ -395,9 +422,31 @@ mod tests {
             sleeper(2, Some(2), t0),
         ];
         let later = t0 + LONG_SLEEP;
-        assert_eq!(picked(&list, 1, later), Some(1));
+        assert_eq!(picked(&list, 1, later), Some((1, true)));
         // The latest is on the caller's CPU: it is the one.
-        assert_eq!(picked(&list, 2, later), Some(2));
+        assert_eq!(picked(&list, 2, later), Some((2, true)));
+    }
+
+    #[test]
+    fn after_a_long_idle_spell_the_sleeper_woken_near_the_caller_does_not_count_as_searching() {
+        let sleep = Sleep::new(3);
+        let long_ago = Instant::now() - 2 * LONG_SLEEP;
+        {
+            let mut list = sleep.sleepers.lock().unwrap();
+            list.push(sleeper(0, Some(1), long_ago));
+            list.push(sleeper(1, Some(2), long_ago));
+        }
+        sleep.state.store(AWAKE_ONE, Ordering::SeqCst);
+        // The caller is on CPU 1: worker 0 wakes there, plain.
+        sleep.wake_sleepers(1, Some(1));
+        let state = sleep.state.load(Ordering::SeqCst);
+        assert_eq!((Sleep::awake(state), Sleep::searching(state)), (2, 0));
+        assert_eq!(sleep.notified[0].load(Ordering::SeqCst), NOTIFIED_PLAIN);
+        // Nobody searches, so the next spawn wakes the other one, searching.
+        sleep.wake_sleepers(1, Some(1));
+        let state = sleep.state.load(Ordering::SeqCst);
+        assert_eq!((Sleep::awake(state), Sleep::searching(state)), (3, 1));
+        assert_eq!(sleep.notified[1].load(Ordering::SeqCst), NOTIFIED_SEARCHING);
     }
 
     #[test]
@@ -405,7 +454,7 @@ mod tests {
         let t0 = Instant::now();
         let list = [sleeper(0, Some(1), t0), sleeper(1, None, t0)];
         let later = t0 + 10 * LONG_SLEEP;
-        assert_eq!(picked(&list, 3, later), Some(1));
+        assert_eq!(picked(&list, 3, later), Some((1, false)));
         assert_eq!(picked(&[], 1, later), None);
     }
 }

@@ -32,6 +32,8 @@ pub struct Settings {
     pub idle_gap: Duration,
     /// Tasks in the batch-efficiency workload.
     pub batch_tasks: usize,
+    /// Bursts per system in the burst-after-idle workload.
+    pub bursts: usize,
     /// Rounds of the urgent-task workload.
     pub urgent_rounds: usize,
     /// Tasks queued ahead of the urgent one.
@@ -59,6 +61,7 @@ impl Settings {
             busy_samples: 20_000,
             idle_gap: Duration::from_millis(1),
             batch_tasks: 200_000,
+            bursts: 350,
             urgent_rounds: 7,
             backlog: 10_000,
             messages: 1_000_000,
@@ -77,6 +80,7 @@ impl Settings {
             idle_samples: 200,
             busy_samples: 1_000,
             batch_tasks: 20_000,
+            bursts: 30,
             urgent_rounds: 3,
             backlog: 2_000,
             messages: 100_000,

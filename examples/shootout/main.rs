@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Options: `--quick` (smaller sizes), `--only a,b` (workloads: spawn,
-//! forkjoin, latency, batch, urgent, channel, idle, overload), `--pin`
+//! forkjoin, latency, burst, batch, urgent, channel, idle, overload), `--pin`
 //! (pin weftpool's workers one per core; default unpinned like its peers),
 //! `--idle-spin-us N` (weftpool's idle-spin window instead of its default),
 //! `--threads N` (workers per pool; default one per CPU),
@@ -18,6 +18,8 @@
 
 #[cfg(not(loom))]
 mod batch;
+#[cfg(not(loom))]
+mod burst;
 #[cfg(not(loom))]
 mod channel;
 #[cfg(not(loom))]

@@ -9,11 +9,13 @@ use crate::common::{percentile, Series, Settings, Work};
 use crate::latency::{Pace, PARK_FLOOR};
 use crate::report::{Better, Row, Target};
 use crate::resources::Overload;
-use crate::{batch, channel, common, forkjoin, latency, plot, report, resources, spawn, urgent};
+use crate::{
+    batch, burst, channel, common, forkjoin, latency, plot, report, resources, spawn, urgent,
+};
 
 /// Every workload, in the order they run.
-const WORKLOADS: [&str; 8] = [
-    "spawn", "forkjoin", "latency", "batch", "urgent", "channel", "idle", "overload",
+const WORKLOADS: [&str; 9] = [
+    "spawn", "forkjoin", "latency", "burst", "batch", "urgent", "channel", "idle", "overload",
 ];
 
 /// What the command line asked for.
@@ -266,6 +268,26 @@ pub fn main() {
             "batch: sequential {:.1} ms for {n} tasks, ideal on {} threads {:.1} ms; \
              the static split reaches {split:.1} % (the most a pool could reach here)",
             seq, settings.threads, ideal
+        );
+    }
+
+    if wanted("burst") {
+        progress("burst after an idle spell");
+        let series = burst::run(&settings, work);
+        let name = "burst after idle";
+        let metric = format!("{} × {} µs, submitter spins", burst::TASKS, burst::TASK_US);
+        for p in [50.0, 99.0] {
+            let mut row = latency_row(name, p, &series);
+            row.metric = format!("{metric}, p{p}");
+            rows.push(row);
+        }
+        let _ = writeln!(
+            notes,
+            "burst: {} tasks of {} µs each on {} workers take at least {:.0} µs",
+            burst::TASKS,
+            burst::TASK_US,
+            settings.threads,
+            burst::TASKS as f64 * burst::TASK_US / settings.threads as f64,
         );
     }
 

@@ -29,6 +29,11 @@ const MAX_ROUND_SHIFT: u32 = 2;
 /// One idle search round in this many also checks for shutdown.
 const RARE_ROUNDS: u32 = 64;
 
+/// How long an idle worker looks for work with pause hints only; after that
+/// it stops counting as a searcher and yields its CPU between rounds (see
+/// [`Spin`]).
+const YIELD_AFTER: std::time::Duration = std::time::Duration::from_micros(20);
+
 #[cfg(not(loom))]
 thread_local! {
     static CURRENT: Cell<*const WorkerThread> = const { Cell::new(ptr::null()) };
@@ -226,7 +231,14 @@ impl WorkerThread {
             if !spin.again() || (spin.rare_round() && self.registry.drained_admissions()) {
                 return None;
             }
-            if !*searching {
+            if spin.yielding() {
+                // A worker that yields may lose its CPU to another thread
+                // for a time slice: submitters must not count on it.
+                if *searching {
+                    *searching = false;
+                    self.stop_searching();
+                }
+            } else if !*searching {
                 *searching = self.registry.sleep.try_begin_search();
             }
         }
@@ -520,9 +532,15 @@ impl WorkerThread {
 }
 
 /// Bounds an idle search by time: spins with a pause hint, checking the clock
-/// every few rounds. It never yields: a yielding searcher can lose the CPU
-/// for a whole time slice while still counting as a searcher, so submitters
-/// would rely on it and wake nobody (a millisecond latency tail).
+/// every few rounds; after [`YIELD_AFTER`] it yields the CPU every few rounds
+/// instead. Unpinned workers and outside submitters share CPUs, and a worker
+/// spinning for its whole window on the CPU of a submitter, the only source
+/// of its work, kept that submitter off its CPU: external spawn parked and
+/// woke both workers hundreds of times per million tasks, and a submitter
+/// spawning a burst after an idle spell waited milliseconds for it. A
+/// yielding worker stops counting as a searcher first (`find_work`): one that
+/// lost its CPU for a time slice while submitters relied on it and woke
+/// nobody was the reason this loop never yielded before.
 ///
 /// Rounds stay short (at most `1 << MAX_ROUND_SHIFT` pauses): a pause costs
 /// tens of nanoseconds or more on current x86 cores, and work published
@@ -532,6 +550,7 @@ struct Spin {
     window: std::time::Duration,
     start: Option<Instant>,
     rounds: u32,
+    yielding: bool,
 }
 
 impl Spin {
@@ -540,14 +559,17 @@ impl Spin {
             window,
             start: None,
             rounds: 0,
+            yielding: false,
         }
     }
 
     /// Waits a little; false once the window is over.
     fn again(&mut self) -> bool {
         if cfg!(loom) {
-            // No clock under loom: one extra look, then give up.
+            // No clock under loom: one extra look, as a worker past
+            // `YIELD_AFTER` (so the models cover its hand-off), then give up.
             self.rounds += 1;
+            self.yielding = true;
             return self.rounds < 2;
         }
         if self.window.is_zero() {
@@ -559,11 +581,21 @@ impl Spin {
         }
         if self.rounds % 4 == 0 {
             let start = *self.start.get_or_insert_with(Instant::now);
-            if start.elapsed() >= self.window {
+            let spun = start.elapsed();
+            if spun >= self.window {
                 return false;
+            }
+            self.yielding = spun >= YIELD_AFTER;
+            if self.yielding {
+                crate::sync::thread::yield_now();
             }
         }
         true
+    }
+
+    /// Whether the search has gone on long enough to yield between rounds.
+    fn yielding(&self) -> bool {
+        self.yielding
     }
 
     /// True on one round in `RARE_ROUNDS`: for checks that may lag a little
