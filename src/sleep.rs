@@ -5,7 +5,8 @@
 //!
 //! - A submitter publishes its task, then (after a `SeqCst` fence) reads the
 //!   word: if a worker is searching, or every worker is awake, it does nothing;
-//!   otherwise it wakes one sleeper, which starts out searching. A push into
+//!   otherwise it wakes one sleeper, which starts out searching (but see
+//!   [`pick_near`] for one that does not). A push into
 //!   an injector needs no fence: its SeqCst claim of the ring's tail and the
 //!   SeqCst load of the word are ordered by the SeqCst total order, and the
 //!   last look below reads that tail ([`Sleep::notify_one_after_ring_push`]).
@@ -44,7 +45,8 @@ pub(crate) enum Wake {
     /// Woken by new work: the worker counts as searching.
     Searching,
     /// Woken for another reason (a latch it waits on, shutdown, its own last
-    /// look found something): not searching.
+    /// look found something), or by an outside spawn onto the spawning
+    /// thread's CPU after an idle spell ([`pick_near`]): not searching.
     Plain,
 }
 
@@ -170,8 +172,9 @@ impl Sleep {
         }
     }
 
-    /// Ends a search that found work; true if this was the last searcher and
-    /// some worker sleeps, in which case the caller wakes one if work is left.
+    /// Ends a search (it found work, or the worker is about to yield); true
+    /// if this was the last searcher and some worker sleeps, in which case
+    /// the caller wakes one if work is left.
     ///
     /// With every worker awake there is nobody to wake: a worker that parks
     /// later leaves the awake count after this RMW and then looks at every

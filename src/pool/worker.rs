@@ -213,7 +213,8 @@ impl WorkerThread {
             *searching = self.registry.sleep.try_begin_search();
         }
         // Every idle worker looks for `idle_spin`; only the searchers count
-        // as such, so that submitters still wake sleepers when none searches.
+        // as such, so that submitters still wake sleepers when none searches,
+        // and a worker stops counting once it yields (see `Spin`).
         let mut spin = Spin::new(self.registry.config.idle_spin);
         loop {
             if let Some(job) = self.find_shared_work() {
@@ -231,21 +232,26 @@ impl WorkerThread {
             if !spin.again() || (spin.rare_round() && self.registry.drained_admissions()) {
                 return None;
             }
-            if spin.yielding() {
-                // A worker that yields may lose its CPU to another thread
-                // for a time slice: submitters must not count on it.
-                if *searching {
-                    *searching = false;
-                    self.stop_searching();
-                }
-            } else if !*searching {
+            if !self.stop_searching_to_yield(&spin, searching) && !*searching {
                 *searching = self.registry.sleep.try_begin_search();
             }
         }
     }
 
-    /// Leaves the searching state; the last searcher wakes another worker, as
-    /// submitters skipped waking anyone while it searched.
+    /// Once `spin` is about to yield, leaves the searching state (if in it)
+    /// and returns true: a worker that yields may lose its CPU to another
+    /// thread for a time slice, and submitters must not count on it then.
+    fn stop_searching_to_yield(&self, spin: &Spin, searching: &mut bool) -> bool {
+        if spin.yielding() && *searching {
+            *searching = false;
+            self.stop_searching();
+        }
+        spin.yielding()
+    }
+
+    /// Leaves the searching state, having found work or about to yield; the
+    /// last searcher wakes another worker, as submitters skipped waking
+    /// anyone while it searched.
     ///
     /// Only if work is left: ending the search (a SeqCst RMW) before the
     /// look means that a submitter which skipped waking anyone because we
@@ -502,8 +508,11 @@ impl WorkerThread {
             let mut found = None;
             while found.is_none() && !done() {
                 found = self.find_shared_work();
-                if found.is_none() && !spin.again() {
-                    break;
+                if found.is_none() {
+                    if !spin.again() {
+                        break;
+                    }
+                    self.stop_searching_to_yield(&spin, &mut searching);
                 }
             }
             if let Some(job) = found {
@@ -585,10 +594,12 @@ impl Spin {
             if spun >= self.window {
                 return false;
             }
-            self.yielding = spun >= YIELD_AFTER;
+            // Yield only from the check after the one that found the
+            // search long: the caller ends its search in between.
             if self.yielding {
                 crate::sync::thread::yield_now();
             }
+            self.yielding = spun >= YIELD_AFTER;
         }
         true
     }
