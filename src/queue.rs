@@ -169,8 +169,9 @@ impl<T> Ring<T> {
                 // SeqCst on success: as the tail claim in `push`, the head
                 // claim is a consumer's half of the "room appeared" Dekker
                 // pair with blocked channel senders and blocked pool
-                // submitters, who re-read `head` (SeqCst) after registering. The value is handed over by the
-                // sequences. Relaxed on failure: nothing read.
+                // submitters, who re-read `head` (SeqCst) after registering.
+                // The value is handed over by the sequences. Relaxed on
+                // failure: nothing read.
                 match self.head.compare_exchange_weak(
                     pos,
                     pos.wrapping_add(1),

@@ -261,15 +261,10 @@ impl Sleep {
                 // blocks or is preempted: later submitters must not count on
                 // it as a searcher (and wake nobody while the caller keeps
                 // spawning, a burst after an idle spell), so it wakes plain.
-                let why = if near {
-                    NOTIFIED_PLAIN
+                let (why, joins) = if near {
+                    (NOTIFIED_PLAIN, AWAKE_ONE)
                 } else {
-                    NOTIFIED_SEARCHING
-                };
-                let joins = if why == NOTIFIED_PLAIN {
-                    AWAKE_ONE
-                } else {
-                    AWAKE_ONE + SEARCHING_ONE
+                    (NOTIFIED_SEARCHING, AWAKE_ONE + SEARCHING_ONE)
                 };
                 // SeqCst: the woken worker counts as awake (and searching)
                 // before anyone else reads the word.

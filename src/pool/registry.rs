@@ -8,9 +8,7 @@ use crate::metrics::{Counters, PoolMetrics, WorkerMetrics};
 use crate::queue::Ring;
 use crate::sleep::Sleep;
 use crate::sync::thread::JoinHandle;
-use crate::sync::{
-    fence, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, Ordering,
-};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, Ordering};
 
 use super::builder::{Overflow, PanicHandler, ThreadHook, ThreadNamer};
 use super::job::{JobRef, Mode, Outcome, Panic};
@@ -264,10 +262,11 @@ impl Registry {
         let mut guard = self.room.lock().unwrap_or_else(|e| e.into_inner());
         // SeqCst: Dekker with `room_was_freed`, which takes a job (a SeqCst
         // claim of `head`) and then reads `blocked`; the SeqCst loads of
-        // `len_of` below complete it. The fence adds nothing to that on real
-        // hardware, but loom treats SeqCst accesses as AcqRel and needs it.
+        // `len_of` below complete it, in the total order of SeqCst
+        // operations. Loom, which treats SeqCst accesses as AcqRel, needs a
+        // fence for that order (`model_sc_order`, nothing in real builds).
         self.blocked.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        crate::sync::model_sc_order();
         let mut yields = 0;
         loop {
             match self.injector.push(priority, job) {
@@ -311,12 +310,12 @@ impl Registry {
     pub(crate) fn room_was_freed(&self) {
         // No fence: the take claimed its positions with a SeqCst CAS of the
         // ring's `head`, and `blocked` is read with SeqCst below. Against
-        // `push_blocking`, which registers, fences, then reads `head`
+        // `push_blocking`, which registers, then reads `head`
         // (through `len_of`), this is Dekker's pattern in the total order of
         // SeqCst operations: either that read sees the claim (and the
         // submitter waits for the slot instead of a wake-up) or this read
-        // sees the registration. A fence here would wait, on every take, for the
-        // slot's release store to reach a line the submitter may hold.
+        // sees the registration. A fence here would wait, on every take, for
+        // the slot's release store to reach a line the submitter may hold.
         // Hysteresis: blocked submitters are woken once the injectors are at
         // most half full, not after every take, so that a submitter refills
         // many slots per wake-up instead of trading a futex round trip for
