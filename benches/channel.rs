@@ -1,6 +1,8 @@
 //! Bounded channel throughput: weftpool's channel beside crossbeam-channel,
 //! flume and `std::sync::mpsc::sync_channel`, all with capacity 1024, with one
-//! producer and one consumer, then two and two.
+//! producer and one consumer, then two and two, then one and one again with
+//! a consumer that works a little on each value (`CONSUMER_WORK` dependent
+//! multiply-adds), so that the producer outpaces it and waits for room.
 //!
 //! Each iteration moves `MESSAGES` values from the producers to the consumers
 //! (each consumer takes an equal share, so no contestant depends on its
@@ -21,6 +23,8 @@ use criterion::{
 
 const CAPACITY: usize = 1024;
 const MESSAGES: u64 = 100_000;
+/// Multiply-adds a working consumer does per value.
+const CONSUMER_WORK: u32 = 16;
 
 /// What the benchmark needs from a channel.
 trait Contestant {
@@ -101,9 +105,20 @@ impl Contestant for StdSync {
     }
 }
 
+/// What a consumer does with each value: `work` dependent multiply-adds.
+fn consume(work: u32, value: u64) -> u64 {
+    (0..work).fold(value, |x, i| {
+        std::hint::black_box(
+            x.wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(u64::from(i)),
+        )
+    })
+}
+
 /// Moves `MESSAGES` values through a fresh channel with `pairs` producers
-/// and `pairs` consumers; returns a checksum so nothing is optimised away.
-fn run<C: Contestant>(pairs: u64) -> u64 {
+/// and `pairs` consumers, each consumer doing `work` per value; returns a
+/// checksum so nothing is optimised away.
+fn run<C: Contestant>(pairs: u64, work: u32) -> u64 {
     let (tx, rx) = C::make();
     let per_thread = MESSAGES / pairs;
     let producers: Vec<_> = (0..pairs)
@@ -119,33 +134,45 @@ fn run<C: Contestant>(pairs: u64) -> u64 {
     let consumers: Vec<_> = (0..pairs)
         .map(|_| {
             let rx = rx.clone();
-            thread::spawn(move || (0..per_thread).map(|_| C::recv(&rx)).sum::<u64>())
+            thread::spawn(move || {
+                (0..per_thread)
+                    .map(|_| consume(work, C::recv(&rx)))
+                    .fold(0u64, u64::wrapping_add)
+            })
         })
         .collect();
     for p in producers {
         p.join().unwrap();
     }
-    consumers.into_iter().map(|c| c.join().unwrap()).sum()
+    consumers
+        .into_iter()
+        .map(|c| c.join().unwrap())
+        .fold(0u64, u64::wrapping_add)
 }
 
-fn contest<C: Contestant>(group: &mut BenchmarkGroup<'_, WallTime>, pairs: u64) {
+fn contest<C: Contestant>(group: &mut BenchmarkGroup<'_, WallTime>, pairs: u64, work: u32) {
     group.bench_function(BenchmarkId::from_parameter(C::NAME), |b| {
-        b.iter(|| run::<C>(pairs))
+        b.iter(|| run::<C>(pairs, work))
     });
 }
 
 fn channels(c: &mut Criterion) {
-    for pairs in [1, 2] {
-        let mut group = c.benchmark_group(format!("channel_bounded_{pairs}p{pairs}c"));
+    let setups = [
+        ("channel_bounded_1p1c", 1, 0),
+        ("channel_bounded_2p2c", 2, 0),
+        ("channel_bounded_1p1c_working_consumer", 1, CONSUMER_WORK),
+    ];
+    for (name, pairs, work) in setups {
+        let mut group = c.benchmark_group(name);
         group
             .sample_size(10)
             .warm_up_time(Duration::from_millis(500))
             .measurement_time(Duration::from_secs(2))
             .throughput(Throughput::Elements(MESSAGES));
-        contest::<Weftpool>(&mut group, pairs);
-        contest::<Crossbeam>(&mut group, pairs);
-        contest::<Flume>(&mut group, pairs);
-        contest::<StdSync>(&mut group, pairs);
+        contest::<Weftpool>(&mut group, pairs, work);
+        contest::<Crossbeam>(&mut group, pairs, work);
+        contest::<Flume>(&mut group, pairs, work);
+        contest::<StdSync>(&mut group, pairs, work);
         group.finish();
     }
 }

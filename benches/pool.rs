@@ -233,23 +233,29 @@ mod suite {
         g.finish();
     }
 
-    fn channel_benches(c: &mut Criterion) {
+    fn channel_benches(c: &mut Criterion, work: Work) {
         use channel::{throughput, throughput_std, Channel, Crossbeam, Flume, Weft};
         let m = settings().messages;
-        for (p, k) in [(1, 1), (2, 2)] {
-            let mut g = group(c, &format!("channel_{p}p{k}c"));
+        let working = work.iters(channel::CONSUMER_WORK_US);
+        let setups = [
+            ("channel_1p1c", 1, 1, 0),
+            ("channel_2p2c", 2, 2, 0),
+            ("channel_1p1c_working_consumer", 1, 1, working),
+        ];
+        for (name, p, k, iters) in setups {
+            let mut g = group(c, name);
             g.bench_function(Weft::NAME, |b| {
-                b.iter_custom(|i| total(i, || throughput::<Weft>(p, k, m)))
+                b.iter_custom(|i| total(i, || throughput::<Weft>(p, k, m, iters)))
             });
             g.bench_function(Crossbeam::NAME, |b| {
-                b.iter_custom(|i| total(i, || throughput::<Crossbeam>(p, k, m)))
+                b.iter_custom(|i| total(i, || throughput::<Crossbeam>(p, k, m, iters)))
             });
             g.bench_function(Flume::NAME, |b| {
-                b.iter_custom(|i| total(i, || throughput::<Flume>(p, k, m)))
+                b.iter_custom(|i| total(i, || throughput::<Flume>(p, k, m, iters)))
             });
             if k == 1 {
                 g.bench_function("std", |b| {
-                    b.iter_custom(|i| total(i, || throughput_std(p, m)))
+                    b.iter_custom(|i| total(i, || throughput_std(p, m, iters)))
                 });
             }
             g.finish();
@@ -321,7 +327,7 @@ mod suite {
         latency_benches(c);
         batch_benches(c, work);
         urgent_benches(c, work);
-        channel_benches(c);
+        channel_benches(c, work);
         resource_benches(c, work);
         eprintln!("pool benches took {:.0} s", started.elapsed().as_secs_f64());
     }

@@ -154,6 +154,23 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Whether `n` pushes in a row would find room now (a hint, for a
+    /// producer deciding when to retry): reads only the sequence of the
+    /// `n`-th slot past the tail, not the consumers' counter, so polling it
+    /// does not take the line consumers claim positions on. `n` is clamped
+    /// to `1..=capacity`.
+    pub fn has_room_ahead(&self, n: usize) -> bool {
+        let n = n.clamp(1, self.slots.len());
+        // Relaxed: a hint, like the sequence read below; `push` decides.
+        let pos = self.tail.load(Ordering::Relaxed).wrapping_add(n - 1);
+        // Relaxed: nothing is read on the strength of this load; a push that
+        // follows the hint acquires the sequence itself.
+        let seq = self.slot(pos).seq.load(Ordering::Relaxed);
+        // Released for `pos` (or already for a later lap, when other
+        // producers moved the tail on): not behind.
+        seq.wrapping_sub(pos.wrapping_mul(2)) as isize >= 0
+    }
+
     /// Removes the oldest value, or returns `None` when there is none ready.
     pub fn pop(&self) -> Option<T> {
         let cap = self.slots.len();
@@ -363,6 +380,30 @@ mod tests {
             .flat_map(|r| (0..3).map(move |i| r * 10 + i))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn room_ahead_counts_released_slots_across_laps() {
+        let ring = Ring::new(8).unwrap();
+        assert!(ring.has_room_ahead(8));
+        assert!(ring.has_room_ahead(100), "clamped to the capacity");
+        for lap in 0..3 {
+            for i in 0..5 {
+                ring.push(lap * 10 + i).unwrap();
+            }
+            assert!(ring.has_room_ahead(3));
+            assert!(!ring.has_room_ahead(4));
+            assert_eq!(ring.pop(), Some(lap * 10));
+            assert!(ring.has_room_ahead(4));
+            assert!(!ring.has_room_ahead(5));
+            for i in 5..9 {
+                ring.push(lap * 10 + i).unwrap();
+            }
+            assert!(!ring.has_room_ahead(1));
+            assert!(!ring.has_room_ahead(0), "clamped to one");
+            while ring.pop().is_some() {}
+            assert!(ring.has_room_ahead(8));
+        }
     }
 
     #[test]

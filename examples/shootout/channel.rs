@@ -1,13 +1,19 @@
 //! Bounded channel throughput: producers send `u64`s through a channel of
-//! capacity 1024 to consumers, until every message arrived.
+//! capacity 1024 to consumers, until every message arrived. Once with
+//! consumers that only count, and once with a consumer that works a little
+//! on each message, so that the producer outpaces it and the channel stays
+//! full: the backpressure a bounded channel is there for.
 
+use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::common::{alternate, ms, Series, Settings, Trial};
+use crate::common::{alternate, ms, spin, Series, Settings, Trial, Work};
 
 /// The capacity of every channel.
 pub const CAPACITY: usize = 1024;
+/// Microseconds of work a working consumer spends on each message.
+pub const CONSUMER_WORK_US: f64 = 0.05;
 
 /// A bounded multi-producer multi-consumer channel of `u64`.
 pub trait Channel {
@@ -79,9 +85,22 @@ impl Channel for Flume {
     }
 }
 
+/// What a consumer does with each message: nothing, or `iters` of work.
+fn consume(iters: u64, value: u64) {
+    if iters > 0 {
+        black_box(spin(iters) ^ value);
+    }
+}
+
 /// `messages` sent by `producers` threads and received by `consumers`
-/// threads, from a common start until the last message arrived.
-pub fn throughput<C: Channel>(producers: usize, consumers: usize, messages: usize) -> Duration {
+/// threads, each doing `iters` of work per message, from a common start
+/// until the last message arrived.
+pub fn throughput<C: Channel>(
+    producers: usize,
+    consumers: usize,
+    messages: usize,
+    iters: u64,
+) -> Duration {
     let (tx, rx) = C::bounded(CAPACITY);
     let per_producer = messages / producers;
     transfer(
@@ -100,7 +119,8 @@ pub fn throughput<C: Channel>(producers: usize, consumers: usize, messages: usiz
             let rx = rx.clone();
             move || {
                 let mut got = 0usize;
-                while C::recv(&rx).is_some() {
+                while let Some(value) = C::recv(&rx) {
+                    consume(iters, value);
                     got += 1;
                 }
                 got
@@ -110,7 +130,7 @@ pub fn throughput<C: Channel>(producers: usize, consumers: usize, messages: usiz
 }
 
 /// std's `sync_channel`: its receiver cannot be shared, so one consumer.
-pub fn throughput_std(producers: usize, messages: usize) -> Duration {
+pub fn throughput_std(producers: usize, messages: usize, iters: u64) -> Duration {
     let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
     let per_producer = messages / producers;
     let mut rx = Some(rx);
@@ -128,7 +148,7 @@ pub fn throughput_std(producers: usize, messages: usize) -> Duration {
         },
         move |_| {
             let rx = rx.take().expect("one consumer");
-            move || rx.iter().count()
+            move || rx.iter().map(|value| consume(iters, value)).count()
         },
     )
 }
@@ -183,39 +203,65 @@ where
     })
 }
 
-/// 1 producer/1 consumer and 2/2, every channel alternating; milliseconds.
-pub fn run(settings: &Settings) -> (Vec<Series>, Vec<Series>) {
+/// Each channel's times for one producer/consumer setup; milliseconds.
+pub struct Results {
+    /// 1 producer, 1 consumer that only counts.
+    pub one: Vec<Series>,
+    /// 2 producers, 2 consumers that only count.
+    pub two: Vec<Series>,
+    /// 1 producer, 1 consumer working [`CONSUMER_WORK_US`] per message.
+    pub one_working: Vec<Series>,
+}
+
+/// The 1/1 runs of every channel, alternating, consumers doing `iters` of
+/// work per message.
+fn one_to_one(settings: &Settings, iters: u64) -> Vec<Series> {
     let m = settings.messages;
-    let mut one: Vec<Trial<'_>> = vec![
+    let mut trials: Vec<Trial<'_>> = vec![
         (
             Weft::NAME,
-            Box::new(move || vec![ms(throughput::<Weft>(1, 1, m))]),
+            Box::new(move || vec![ms(throughput::<Weft>(1, 1, m, iters))]),
         ),
         (
             Crossbeam::NAME,
-            Box::new(move || vec![ms(throughput::<Crossbeam>(1, 1, m))]),
+            Box::new(move || vec![ms(throughput::<Crossbeam>(1, 1, m, iters))]),
         ),
         (
             Flume::NAME,
-            Box::new(move || vec![ms(throughput::<Flume>(1, 1, m))]),
+            Box::new(move || vec![ms(throughput::<Flume>(1, 1, m, iters))]),
         ),
-        ("std", Box::new(move || vec![ms(throughput_std(1, m))])),
+        (
+            "std",
+            Box::new(move || vec![ms(throughput_std(1, m, iters))]),
+        ),
     ];
-    let one = alternate(settings.rounds, &mut one);
+    alternate(settings.rounds, &mut trials)
+}
+
+/// 1 producer/1 consumer (idle and working consumer) and 2/2, every channel
+/// alternating.
+pub fn run(settings: &Settings, work: Work) -> Results {
+    let m = settings.messages;
+    let one = one_to_one(settings, 0);
     let mut two: Vec<Trial<'_>> = vec![
         (
             Weft::NAME,
-            Box::new(move || vec![ms(throughput::<Weft>(2, 2, m))]),
+            Box::new(move || vec![ms(throughput::<Weft>(2, 2, m, 0))]),
         ),
         (
             Crossbeam::NAME,
-            Box::new(move || vec![ms(throughput::<Crossbeam>(2, 2, m))]),
+            Box::new(move || vec![ms(throughput::<Crossbeam>(2, 2, m, 0))]),
         ),
         (
             Flume::NAME,
-            Box::new(move || vec![ms(throughput::<Flume>(2, 2, m))]),
+            Box::new(move || vec![ms(throughput::<Flume>(2, 2, m, 0))]),
         ),
     ];
     let two = alternate(settings.rounds, &mut two);
-    (one, two)
+    let one_working = one_to_one(settings, work.iters(CONSUMER_WORK_US));
+    Results {
+        one,
+        two,
+        one_working,
+    }
 }

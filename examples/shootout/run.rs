@@ -315,16 +315,30 @@ pub fn main() {
 
     if wanted("channel") {
         progress("channel throughput");
-        let (one, two) = channel::run(&settings);
+        let results = channel::run(&settings, work);
         let m = count(settings.messages);
         let peers = ["crossbeam-channel", "flume", "std"];
+        let name = "channel bounded(1024)";
         rows.push(
-            time_row("channel bounded(1024)", &format!("1p/1c, {m} msgs"), &one)
+            time_row(name, &format!("1p/1c, {m} msgs"), &results.one)
                 .target(Target::ratio(1.0, &peers)),
         );
         rows.push(
-            time_row("channel bounded(1024)", &format!("2p/2c, {m} msgs"), &two)
+            time_row(name, &format!("2p/2c, {m} msgs"), &results.two)
                 .target(Target::ratio(1.0, &peers)),
+        );
+        let metric = format!(
+            "1p/1c, {m} msgs, consumer works {} µs each",
+            channel::CONSUMER_WORK_US
+        );
+        rows.push(time_row(name, &metric, &results.one_working));
+        let _ = writeln!(
+            notes,
+            "channel: a consumer working {} µs per message is slower than the producer, which then waits \
+             for room (backpressure); {} messages of that work alone take {:.1} ms",
+            channel::CONSUMER_WORK_US,
+            m,
+            settings.messages as f64 * channel::CONSUMER_WORK_US / 1e3,
         );
     }
 

@@ -250,3 +250,27 @@ fn try_operations_lose_nothing() {
         assert_eq!(received + refused + left, 3);
     });
 }
+
+/// A sender that found the channel full waits for a stretch of room (a
+/// quarter of the capacity) only while it spins: one value taken by a
+/// receiver that then waits for the sender must still let the send through.
+/// A sender that kept waiting for the stretch until it parked would park
+/// after the receiver's only wake-up chance had passed: a deadlock here.
+#[test]
+fn one_free_slot_lets_a_blocked_sender_through() {
+    model(|| {
+        // Capacity 8: the stretch is 2 slots, so one slot is not enough for
+        // the spinning sender.
+        let (tx, rx) = bounded(8).unwrap();
+        for i in 0..8 {
+            tx.send(i).unwrap();
+        }
+        let sender = thread::spawn(move || tx.send(8));
+        assert_eq!(rx.recv(), Ok(0));
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        assert_eq!(
+            rx.try_iter().collect::<Vec<_>>(),
+            (1..=8).collect::<Vec<_>>()
+        );
+    });
+}

@@ -9,7 +9,11 @@
 //!   [`Receiver::recv`] while it is empty. A waiting thread spins briefly, then
 //!   yields, then parks; it is woken as soon as its operation can go ahead, and
 //!   never burns CPU while parked. When nobody waits, a send or receive takes
-//!   no lock and makes no syscall.
+//!   no lock and makes no syscall. A sender that found the channel full
+//!   retries, while it spins, only once a quarter of the capacity is free, so
+//!   that a producer faster than its consumer fills the channel in stretches
+//!   instead of fighting the consumer for each slot's cache line; after the
+//!   spinning any free slot will do.
 //! - **Non-blocking and timed**: `try_send`/`try_recv`, `send_timeout`/
 //!   `recv_timeout` and `send_deadline`/`recv_deadline`. A send that fails
 //!   always hands its value back inside the error.

@@ -44,7 +44,26 @@ pub(super) struct Shared<T> {
     receivers: AtomicUsize,
     /// Set once either side has no handles left; never cleared.
     disconnected: AtomicBool,
+    /// How much room a sender that found the channel full waits for while
+    /// it backs off (see `send_until`).
+    room_stretch: usize,
 }
+
+/// A sender that found the channel full retries, while backing off, only
+/// once this fraction of the capacity is free again.
+///
+/// A producer faster than its consumer keeps the ring full. Retrying as
+/// soon as one slot is free puts the producer's write into the cache line
+/// the consumer is reading and releasing right then, so the line crosses
+/// between the two cores for every value and the consumer, the bottleneck,
+/// slows down. Waiting for a stretch of room lets the consumer run ahead
+/// over lines the producer has finished with, and then the producer fills a
+/// stretch in one go. The wait lasts only while the back-off spins: once it
+/// yields, the sender may be sharing a CPU with a consumer, and waiting for
+/// more than a slot then measured worse (two producers and two consumers on
+/// two CPUs, docs/benchmarks.md); any room will do then, and a sender never
+/// parks while there is room.
+const ROOM_STRETCH_DIVISOR: usize = 4;
 
 impl<T> Shared<T> {
     /// A channel with one sender and one receiver handle counted.
@@ -56,6 +75,7 @@ impl<T> Shared<T> {
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
             disconnected: AtomicBool::new(false),
+            room_stretch: (capacity / ROOM_STRETCH_DIVISOR).max(1),
         })
     }
 
@@ -162,13 +182,19 @@ impl<T> Shared<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         let mut backoff = Backoff::new();
         let mut was_woken = false;
+        // Set once a push found no room: from then on a retry while the
+        // back-off spins waits for a stretch of room (`ROOM_STRETCH_DIVISOR`).
+        let mut refused = false;
         let result = loop {
             if self.is_disconnected() {
                 break Err(SendTimeoutError::Disconnected(value));
             }
-            match self.push(value) {
-                Ok(()) => break Ok(()),
-                Err(back) => value = back,
+            if !refused || backoff.spun_out() || self.ring.has_room_ahead(self.room_stretch) {
+                match self.push(value) {
+                    Ok(()) => break Ok(()),
+                    Err(back) => value = back,
+                }
+                refused = true;
             }
             if !backoff.is_done() {
                 backoff.snooze();

@@ -141,6 +141,37 @@ fn blocked_sender_resumes_when_room_appears() {
 }
 
 #[test]
+fn blocked_sender_takes_a_single_free_slot_of_a_large_channel() {
+    // A sender that found the channel full waits for a stretch of room only
+    // while it backs off; one free slot must still let it through, whether
+    // the slot appears while it spins or after it parked.
+    for pause in [Duration::ZERO, SETTLE] {
+        let (tx, rx) = bounded(64).unwrap();
+        for i in 0..64 {
+            tx.send(i).unwrap();
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let sender = thread::spawn(move || {
+            let sent = tx.send(64);
+            done_tx.send(()).unwrap();
+            sent
+        });
+        thread::sleep(pause);
+        assert_eq!(rx.recv(), Ok(0));
+        assert_eq!(
+            done_rx.recv_timeout(Duration::from_secs(10)),
+            Ok(()),
+            "the sender stayed blocked with room for its value"
+        );
+        assert_eq!(sender.join().unwrap(), Ok(()));
+        assert_eq!(
+            rx.try_iter().collect::<Vec<_>>(),
+            (1..=64).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
 fn send_timeout_hands_the_value_back() {
     let (tx, rx) = bounded(1).unwrap();
     tx.send(1).unwrap();
