@@ -154,12 +154,14 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Whether `n` pushes in a row would find room now (a hint, for a
-    /// producer deciding when to retry): reads only the sequence of the
-    /// `n`-th slot past the tail, not the consumers' counter, so polling it
-    /// does not take the line consumers claim positions on. `n` is clamped
-    /// to `1..=capacity`.
-    pub fn has_room_ahead(&self, n: usize) -> bool {
+    /// Whether the `n`-th slot past the tail has been released for its next
+    /// push (a hint, for a producer deciding when to retry). Consumers
+    /// release slots in about the order they claim them, so this says
+    /// roughly that `n` pushes in a row would find room; with one consumer,
+    /// exactly that. It reads only that slot's sequence, not the consumers'
+    /// counter, so polling it does not take the line consumers claim
+    /// positions on. `n` is clamped to `1..=capacity`.
+    pub(crate) fn has_room_ahead(&self, n: usize) -> bool {
         let n = n.clamp(1, self.slots.len());
         // Relaxed: a hint, like the sequence read below; `push` decides.
         let pos = self.tail.load(Ordering::Relaxed).wrapping_add(n - 1);
@@ -384,25 +386,27 @@ mod tests {
 
     #[test]
     fn room_ahead_counts_released_slots_across_laps() {
-        let ring = Ring::new(8).unwrap();
-        assert!(ring.has_room_ahead(8));
-        assert!(ring.has_room_ahead(100), "clamped to the capacity");
-        for lap in 0..3 {
-            for i in 0..5 {
-                ring.push(lap * 10 + i).unwrap();
+        for cap in [1, 5, 8] {
+            let ring = Ring::new(cap).unwrap();
+            assert!(ring.has_room_ahead(cap));
+            assert!(ring.has_room_ahead(cap + 7), "clamped to the capacity");
+            for lap in 0..3 {
+                // Leave `free` slots; then one pop frees one more.
+                let free = cap / 2;
+                for i in 0..cap - free {
+                    ring.push(lap * 10 + i).unwrap();
+                }
+                assert!(free == 0 || ring.has_room_ahead(free));
+                assert!(!ring.has_room_ahead(free + 1));
+                assert_eq!(ring.pop(), Some(lap * 10));
+                assert!(ring.has_room_ahead(free + 1));
+                assert!(free + 1 == cap || !ring.has_room_ahead(free + 2));
+                while ring.push(0).is_ok() {}
+                assert!(!ring.has_room_ahead(1));
+                assert!(!ring.has_room_ahead(0), "clamped to one");
+                while ring.pop().is_some() {}
+                assert!(ring.has_room_ahead(cap));
             }
-            assert!(ring.has_room_ahead(3));
-            assert!(!ring.has_room_ahead(4));
-            assert_eq!(ring.pop(), Some(lap * 10));
-            assert!(ring.has_room_ahead(4));
-            assert!(!ring.has_room_ahead(5));
-            for i in 5..9 {
-                ring.push(lap * 10 + i).unwrap();
-            }
-            assert!(!ring.has_room_ahead(1));
-            assert!(!ring.has_room_ahead(0), "clamped to one");
-            while ring.pop().is_some() {}
-            assert!(ring.has_room_ahead(8));
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use crate::common::{alternate, ms, spin, Series, Settings, Trial, Work};
+use crate::forkjoin::SEQUENTIAL;
 
 /// The capacity of every channel.
 pub const CAPACITY: usize = 1024;
@@ -209,7 +210,8 @@ pub struct Results {
     pub one: Vec<Series>,
     /// 2 producers, 2 consumers that only count.
     pub two: Vec<Series>,
-    /// 1 producer, 1 consumer working [`CONSUMER_WORK_US`] per message.
+    /// 1 producer, 1 consumer working [`CONSUMER_WORK_US`] per message, and
+    /// that work alone on one thread ([`SEQUENTIAL`]).
     pub one_working: Vec<Series>,
 }
 
@@ -235,7 +237,23 @@ fn one_to_one(settings: &Settings, iters: u64) -> Vec<Series> {
             Box::new(move || vec![ms(throughput_std(1, m, iters))]),
         ),
     ];
+    if iters > 0 {
+        trials.push((
+            SEQUENTIAL,
+            Box::new(move || vec![ms(consumer_work_alone(m, iters))]),
+        ));
+    }
     alternate(settings.rounds, &mut trials)
+}
+
+/// The consumer's work on `messages` values, on the calling thread, without
+/// a channel: what the working consumer cannot go below.
+fn consumer_work_alone(messages: usize, iters: u64) -> Duration {
+    let start = Instant::now();
+    for value in 0..messages as u64 {
+        consume(iters, black_box(value));
+    }
+    start.elapsed()
 }
 
 /// 1 producer/1 consumer (idle and working consumer) and 2/2, every channel

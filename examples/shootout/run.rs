@@ -334,11 +334,12 @@ pub fn main() {
         rows.push(time_row(name, &metric, &results.one_working));
         let _ = writeln!(
             notes,
-            "channel: a consumer working {} µs per message is slower than the producer, which then waits \
-             for room (backpressure); {} messages of that work alone take {:.1} ms",
+            "channel: with a consumer working {} µs per message, `sequential` is that work alone on \
+             one thread ({:.1} ms for {} messages); the consumer does it besides its receives while \
+             the producer only sends, so the producer waits for room (backpressure)",
             channel::CONSUMER_WORK_US,
+            find(&results.one_working, forkjoin::SEQUENTIAL).map_or(f64::NAN, Series::median),
             m,
-            settings.messages as f64 * channel::CONSUMER_WORK_US / 1e3,
         );
     }
 

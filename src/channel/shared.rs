@@ -58,7 +58,9 @@ pub(super) struct Shared<T> {
 /// between the two cores for every value and the consumer, the bottleneck,
 /// slows down. Waiting for a stretch of room lets the consumer run ahead
 /// over lines the producer has finished with, and then the producer fills a
-/// stretch in one go. The wait lasts only while the back-off spins: once it
+/// stretch in one go. Below a capacity of 8 the stretch is one slot, which is
+/// no wait at all. A sender woken from its parked wait takes any room: the
+/// wake-up was for it. The wait lasts only while the back-off spins: once it
 /// yields, the sender may be sharing a CPU with a consumer, and waiting for
 /// more than a slot then measured worse (two producers and two consumers on
 /// two CPUs, docs/benchmarks.md); any room will do then, and a sender never
@@ -184,17 +186,21 @@ impl<T> Shared<T> {
         let mut was_woken = false;
         // Set once a push found no room: from then on a retry while the
         // back-off spins waits for a stretch of room (`ROOM_STRETCH_DIVISOR`).
-        let mut refused = false;
+        // Cleared by a wake-up: the slot that woken us is ours to take.
+        let mut wait_for_stretch = false;
         let result = loop {
             if self.is_disconnected() {
                 break Err(SendTimeoutError::Disconnected(value));
             }
-            if !refused || backoff.spun_out() || self.ring.has_room_ahead(self.room_stretch) {
+            if !wait_for_stretch
+                || backoff.spun_out()
+                || self.ring.has_room_ahead(self.room_stretch)
+            {
                 match self.push(value) {
                     Ok(()) => break Ok(()),
                     Err(back) => value = back,
                 }
-                refused = true;
+                wait_for_stretch = true;
             }
             if !backoff.is_done() {
                 backoff.snooze();
@@ -234,6 +240,7 @@ impl<T> Shared<T> {
                 // The woken thread is likely to find room: spin a little
                 // before parking again.
                 backoff = Backoff::new();
+                wait_for_stretch = false;
             }
         };
         if was_woken && !self.ring.is_full() {

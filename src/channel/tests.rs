@@ -145,18 +145,28 @@ fn blocked_sender_takes_a_single_free_slot_of_a_large_channel() {
     // A sender that found the channel full waits for a stretch of room only
     // while it backs off; one free slot must still let it through, whether
     // the slot appears while it spins or after it parked.
-    for pause in [Duration::ZERO, SETTLE] {
+    for pause in [Duration::from_micros(2), SETTLE] {
         let (tx, rx) = bounded(64).unwrap();
         for i in 0..64 {
             tx.send(i).unwrap();
         }
         let (done_tx, done_rx) = std::sync::mpsc::channel();
-        let sender = thread::spawn(move || {
-            let sent = tx.send(64);
-            done_tx.send(()).unwrap();
-            sent
+        let started = Arc::new(Barrier::new(2));
+        let sender = thread::spawn({
+            let started = started.clone();
+            move || {
+                started.wait();
+                let sent = tx.send(64);
+                done_tx.send(()).unwrap();
+                sent
+            }
         });
-        thread::sleep(pause);
+        started.wait();
+        // Short: most likely the sender is spinning when the slot frees.
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
         assert_eq!(rx.recv(), Ok(0));
         assert_eq!(
             done_rx.recv_timeout(Duration::from_secs(10)),

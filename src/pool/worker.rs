@@ -209,12 +209,14 @@ impl WorkerThread {
         if let Some(job) = self.pop_own() {
             return Some(job);
         }
-        if !*searching {
-            *searching = self.registry.sleep.try_begin_search();
-        }
         // Every idle worker looks for `idle_spin`; only the searchers count
         // as such, so that submitters still wake sleepers when none searches,
-        // and a worker stops counting once it yields (see `Spin`).
+        // and a worker stops counting once it yields (see `Spin`). A worker
+        // not woken as a searcher takes its first look before it counts: one
+        // woken for a single task, or back from a task with more queued,
+        // usually finds work at once, and then pays neither the RMW that
+        // begins a search nor the one that ends it (both on the line every
+        // outside spawn reads) in front of the task.
         let mut spin = Spin::new(self.registry.config.idle_spin);
         loop {
             if let Some(job) = self.find_shared_work() {
