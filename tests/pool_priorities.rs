@@ -242,3 +242,39 @@ fn a_critical_spawn_from_a_worker_skips_the_queued_injector_backlog() {
         assert_eq!(log.len(), 7);
     });
 }
+
+#[test]
+fn a_worker_woken_for_an_urgent_task_does_not_keep_counting_as_a_searcher() {
+    // A worker woken as a searcher for an urgent task takes it from the
+    // injector before its deque. If it ran the task still counted as
+    // searching, the next outside spawn would wake nobody (a searcher is
+    // looking, as far as submitters know) and wait for the urgent task to
+    // end; here the urgent task waits for that next task, so it would time
+    // out instead. (Shutdown would wake the other worker: the verdict is
+    // taken before it.)
+    bounded(|| {
+        for round in 0..5 {
+            let pool = builder(2).build().unwrap();
+            // Both workers asleep.
+            assert!(eventually(HANG, || pool.metrics().sleeping == 2));
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let (verdict_tx, verdict_rx) = std::sync::mpsc::channel::<bool>();
+            let urgent = move || {
+                let met = rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok();
+                verdict_tx.send(met).unwrap();
+            };
+            // A batch wakes its sleepers as searchers.
+            pool.spawn_batch_with(Priority::High, std::iter::once(urgent))
+                .unwrap();
+            // The urgent task's worker is busy from here on; this one needs
+            // the other worker.
+            pool.spawn(move || tx.send(()).unwrap()).unwrap();
+            assert_eq!(
+                verdict_rx.recv_timeout(HANG),
+                Ok(true),
+                "round {round}: the second task did not run while the urgent one waited"
+            );
+            pool.shutdown().unwrap();
+        }
+    });
+}

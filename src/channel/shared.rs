@@ -59,7 +59,7 @@ pub(super) struct Shared<T> {
 /// slows down. Waiting for a stretch of room lets the consumer run ahead
 /// over lines the producer has finished with, and then the producer fills a
 /// stretch in one go. Below a capacity of 8 the stretch is one slot, which is
-/// no wait at all. A sender woken from its parked wait takes any room: the
+/// no wait at all. A sender woken from its parked wait tries any room first: the
 /// wake-up was for it. The wait lasts only while the back-off spins: once it
 /// yields, the sender may be sharing a CPU with a consumer, and waiting for
 /// more than a slot then measured worse (two producers and two consumers on
@@ -186,7 +186,8 @@ impl<T> Shared<T> {
         let mut was_woken = false;
         // Set once a push found no room: from then on a retry while the
         // back-off spins waits for a stretch of room (`ROOM_STRETCH_DIVISOR`).
-        // Cleared by a wake-up: the slot that woken us is ours to take.
+        // Cleared by a wake-up, so the first retry after it takes any room:
+        // a slot was freed for us (another sender may still get it first).
         let mut wait_for_stretch = false;
         let result = loop {
             if self.is_disconnected() {

@@ -143,8 +143,9 @@ fn blocked_sender_resumes_when_room_appears() {
 #[test]
 fn blocked_sender_takes_a_single_free_slot_of_a_large_channel() {
     // A sender that found the channel full waits for a stretch of room only
-    // while it backs off; one free slot must still let it through, whether
-    // the slot appears while it spins or after it parked.
+    // while it spins; one free slot must still let it through, whenever it
+    // appears: soon after the send started, or once the sender has parked.
+    // (Which phase of its wait the sender is in is up to the scheduler.)
     for pause in [Duration::from_micros(2), SETTLE] {
         let (tx, rx) = bounded(64).unwrap();
         for i in 0..64 {
@@ -162,7 +163,6 @@ fn blocked_sender_takes_a_single_free_slot_of_a_large_channel() {
             }
         });
         started.wait();
-        // Short: most likely the sender is spinning when the slot frees.
         let until = Instant::now() + pause;
         while Instant::now() < until {
             std::hint::spin_loop();

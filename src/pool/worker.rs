@@ -207,23 +207,23 @@ impl WorkerThread {
     /// window, the shared queues.
     fn find_work(&self, searching: &mut bool) -> Option<JobRef> {
         if let Some(job) = self.pop_own() {
+            // Urgent injected work comes through here too, possibly to a
+            // worker woken as a searcher for it.
+            self.found_work(searching);
             return Some(job);
         }
         // Every idle worker looks for `idle_spin`; only the searchers count
         // as such, so that submitters still wake sleepers when none searches,
         // and a worker stops counting once it yields (see `Spin`). A worker
-        // not woken as a searcher takes its first look before it counts: one
-        // woken for a single task, or back from a task with more queued,
-        // usually finds work at once, and then pays neither the RMW that
-        // begins a search nor the one that ends it (both on the line every
-        // outside spawn reads) in front of the task.
+        // that is not searching yet takes its first look before it counts:
+        // one back from a task with more queued, or woken not searching for
+        // a single outside spawn, usually finds work at once, and then pays
+        // neither the RMW that begins a search nor the one that ends it (both
+        // on the line every outside spawn reads) in front of the task.
         let mut spin = Spin::new(self.registry.config.idle_spin);
         loop {
             if let Some(job) = self.find_shared_work() {
-                if *searching {
-                    *searching = false;
-                    self.stop_searching();
-                }
+                self.found_work(searching);
                 return Some(job);
             }
             // The gate is read only now and then: a spinning worker that
@@ -237,6 +237,14 @@ impl WorkerThread {
             if !self.stop_searching_to_yield(&spin, searching) && !*searching {
                 *searching = self.registry.sleep.try_begin_search();
             }
+        }
+    }
+
+    /// Leaves the searching state, if in it, on finding work.
+    fn found_work(&self, searching: &mut bool) {
+        if *searching {
+            *searching = false;
+            self.stop_searching();
         }
     }
 
@@ -500,6 +508,7 @@ impl WorkerThread {
                 break;
             }
             if let Some(job) = self.pop_own() {
+                self.found_work(&mut searching);
                 self.execute(job);
                 continue;
             }
@@ -518,10 +527,7 @@ impl WorkerThread {
                 }
             }
             if let Some(job) = found {
-                if searching {
-                    searching = false;
-                    self.stop_searching();
-                }
+                self.found_work(&mut searching);
                 self.execute(job);
                 continue;
             }
@@ -577,11 +583,14 @@ impl Spin {
     /// Waits a little; false once the window is over.
     fn again(&mut self) -> bool {
         if cfg!(loom) {
-            // No clock under loom: one extra look, as a worker past
-            // `YIELD_AFTER` (so the models cover its hand-off), then give up.
+            // No clock under loom: two more looks, then give up. The first
+            // comes after the caller could begin a search (so the models
+            // cover a worker's own search, which starts after its first
+            // look); the second as a worker past `YIELD_AFTER` (so they
+            // cover the search's hand-off before a yield).
             self.rounds += 1;
-            self.yielding = true;
-            return self.rounds < 2;
+            self.yielding = self.rounds >= 2;
+            return self.rounds < 3;
         }
         if self.window.is_zero() {
             return false;
@@ -613,7 +622,7 @@ impl Spin {
 
     /// True on one round in `RARE_ROUNDS`: for checks that may lag a little
     /// and whose reads would otherwise disturb other cores every round.
-    /// Always under loom, whose searches last one round: the models then
+    /// Always under loom, whose searches last a few rounds: the models then
     /// cover the check.
     fn rare_round(&self) -> bool {
         cfg!(loom) || self.rounds % RARE_ROUNDS == 0
