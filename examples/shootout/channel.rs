@@ -2,7 +2,7 @@
 //! capacity 1024 to consumers, until every message arrived. Once with
 //! consumers that only count, and once with a consumer that works a little
 //! on each message, so that the producer outpaces it and the channel stays
-//! full: the backpressure a bounded channel is there for.
+//! near full: the backpressure a bounded channel is there for.
 
 use std::hint::black_box;
 use std::sync::Barrier;

@@ -44,13 +44,13 @@ pub(super) struct Shared<T> {
     receivers: AtomicUsize,
     /// Set once either side has no handles left; never cleared.
     disconnected: AtomicBool,
-    /// How much room a sender that found the channel full waits for while
-    /// it backs off (see `send_until`).
+    /// How many free slots a sender that found the channel full waits for
+    /// while its back-off spins (see `ROOM_STRETCH_DIVISOR`).
     room_stretch: usize,
 }
 
-/// A sender that found the channel full retries, while backing off, only
-/// once this fraction of the capacity is free again.
+/// A sender that found the channel full retries, while its back-off spins,
+/// only once `capacity / ROOM_STRETCH_DIVISOR` slots (at least one) are free.
 ///
 /// A producer faster than its consumer keeps the ring full. Retrying as
 /// soon as one slot is free puts the producer's write into the cache line
@@ -58,13 +58,13 @@ pub(super) struct Shared<T> {
 /// between the two cores for every value and the consumer, the bottleneck,
 /// slows down. Waiting for a stretch of room lets the consumer run ahead
 /// over lines the producer has finished with, and then the producer fills a
-/// stretch in one go. Below a capacity of 8 the stretch is one slot, which is
-/// no wait at all. A sender woken from its parked wait tries any room first: the
-/// wake-up was for it. The wait lasts only while the back-off spins: once it
-/// yields, the sender may be sharing a CPU with a consumer, and waiting for
-/// more than a slot then measured worse (two producers and two consumers on
-/// two CPUs, docs/benchmarks.md); any room will do then, and a sender never
-/// parks while there is room.
+/// stretch in one go. Below a capacity of 8 the stretch is one slot, which
+/// is no wait at all. A sender woken from its parked wait tries any room
+/// first: the wake-up was for it. The wait lasts only while the back-off
+/// spins: once it yields, the sender may be sharing a CPU with a consumer,
+/// and waiting for more than a slot then measured worse (two producers and
+/// two consumers on two CPUs, docs/benchmarks.md); any room will do then,
+/// and a sender never parks while there is room.
 const ROOM_STRETCH_DIVISOR: usize = 4;
 
 impl<T> Shared<T> {
