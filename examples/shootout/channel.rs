@@ -215,28 +215,32 @@ pub struct Results {
     pub one_working: Vec<Series>,
 }
 
-/// The 1/1 runs of every channel, alternating, consumers doing `iters` of
-/// work per message.
-fn one_to_one(settings: &Settings, iters: u64) -> Vec<Series> {
+/// Every channel with `pairs` producers and `pairs` consumers, alternating,
+/// consumers doing `iters` of work per message. std's receiver cannot be
+/// shared, so it runs only with one consumer; with work, the work alone on
+/// one thread runs beside them as the reference.
+fn setup(settings: &Settings, pairs: usize, iters: u64) -> Vec<Series> {
     let m = settings.messages;
     let mut trials: Vec<Trial<'_>> = vec![
         (
             Weft::NAME,
-            Box::new(move || vec![ms(throughput::<Weft>(1, 1, m, iters))]),
+            Box::new(move || vec![ms(throughput::<Weft>(pairs, pairs, m, iters))]),
         ),
         (
             Crossbeam::NAME,
-            Box::new(move || vec![ms(throughput::<Crossbeam>(1, 1, m, iters))]),
+            Box::new(move || vec![ms(throughput::<Crossbeam>(pairs, pairs, m, iters))]),
         ),
         (
             Flume::NAME,
-            Box::new(move || vec![ms(throughput::<Flume>(1, 1, m, iters))]),
-        ),
-        (
-            "std",
-            Box::new(move || vec![ms(throughput_std(1, m, iters))]),
+            Box::new(move || vec![ms(throughput::<Flume>(pairs, pairs, m, iters))]),
         ),
     ];
+    if pairs == 1 {
+        trials.push((
+            "std",
+            Box::new(move || vec![ms(throughput_std(1, m, iters))]),
+        ));
+    }
     if iters > 0 {
         trials.push((
             SEQUENTIAL,
@@ -259,27 +263,9 @@ fn consumer_work_alone(messages: usize, iters: u64) -> Duration {
 /// 1 producer/1 consumer (idle and working consumer) and 2/2, every channel
 /// alternating.
 pub fn run(settings: &Settings, work: Work) -> Results {
-    let m = settings.messages;
-    let one = one_to_one(settings, 0);
-    let mut two: Vec<Trial<'_>> = vec![
-        (
-            Weft::NAME,
-            Box::new(move || vec![ms(throughput::<Weft>(2, 2, m, 0))]),
-        ),
-        (
-            Crossbeam::NAME,
-            Box::new(move || vec![ms(throughput::<Crossbeam>(2, 2, m, 0))]),
-        ),
-        (
-            Flume::NAME,
-            Box::new(move || vec![ms(throughput::<Flume>(2, 2, m, 0))]),
-        ),
-    ];
-    let two = alternate(settings.rounds, &mut two);
-    let one_working = one_to_one(settings, work.iters(CONSUMER_WORK_US));
     Results {
-        one,
-        two,
-        one_working,
+        one: setup(settings, 1, 0),
+        two: setup(settings, 2, 0),
+        one_working: setup(settings, 1, work.iters(CONSUMER_WORK_US)),
     }
 }

@@ -209,7 +209,7 @@ impl WorkerThread {
         if let Some(job) = self.pop_own() {
             // Urgent injected work comes through here too, possibly to a
             // worker woken as a searcher for it.
-            self.found_work(searching);
+            self.leave_search(searching);
             return Some(job);
         }
         // Every idle worker looks for `idle_spin`; only the searchers count
@@ -223,7 +223,7 @@ impl WorkerThread {
         let mut spin = Spin::new(self.registry.config.idle_spin);
         loop {
             if let Some(job) = self.find_shared_work() {
-                self.found_work(searching);
+                self.leave_search(searching);
                 return Some(job);
             }
             // The gate is read only now and then: a spinning worker that
@@ -240,8 +240,9 @@ impl WorkerThread {
         }
     }
 
-    /// Leaves the searching state, if in it, on finding work.
-    fn found_work(&self, searching: &mut bool) {
+    /// Leaves the searching state, if in it (on finding work, or before
+    /// yielding).
+    fn leave_search(&self, searching: &mut bool) {
         if *searching {
             *searching = false;
             self.stop_searching();
@@ -252,9 +253,8 @@ impl WorkerThread {
     /// and returns true: a worker that yields may lose its CPU to another
     /// thread for a time slice, and submitters must not count on it then.
     fn stop_searching_to_yield(&self, spin: &Spin, searching: &mut bool) -> bool {
-        if spin.yielding() && *searching {
-            *searching = false;
-            self.stop_searching();
+        if spin.yielding() {
+            self.leave_search(searching);
         }
         spin.yielding()
     }
@@ -508,7 +508,7 @@ impl WorkerThread {
                 break;
             }
             if let Some(job) = self.pop_own() {
-                self.found_work(&mut searching);
+                self.leave_search(&mut searching);
                 self.execute(job);
                 continue;
             }
@@ -527,7 +527,7 @@ impl WorkerThread {
                 }
             }
             if let Some(job) = found {
-                self.found_work(&mut searching);
+                self.leave_search(&mut searching);
                 self.execute(job);
                 continue;
             }
