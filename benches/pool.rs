@@ -197,19 +197,19 @@ mod suite {
             b.iter_custom(|i| total(i, || batch::sequential(n, iters)))
         });
         g.bench_function("weftpool_spawn_batch", |b| {
-            b.iter_custom(|i| total(i, || batch::weft_batch(s, n, iters)))
+            b.iter_custom(|i| total(i, || batch::weft_batch(s, n, iters).wall))
         });
         g.bench_function("weftpool_spawn", |b| {
-            b.iter_custom(|i| total(i, || batch::single::<Weft>(s, n, iters)))
+            b.iter_custom(|i| total(i, || batch::single::<Weft>(s, n, iters).wall))
         });
         g.bench_function(Rayon::NAME, |b| {
-            b.iter_custom(|i| total(i, || batch::single::<Rayon>(s, n, iters)))
+            b.iter_custom(|i| total(i, || batch::single::<Rayon>(s, n, iters).wall))
         });
         g.bench_function(Executors::NAME, |b| {
-            b.iter_custom(|i| total(i, || batch::single::<Executors>(s, n, iters)))
+            b.iter_custom(|i| total(i, || batch::single::<Executors>(s, n, iters).wall))
         });
         g.bench_function(Threadpool::NAME, |b| {
-            b.iter_custom(|i| total(i, || batch::single::<Threadpool>(s, n, iters)))
+            b.iter_custom(|i| total(i, || batch::single::<Threadpool>(s, n, iters).wall))
         });
         g.finish();
     }

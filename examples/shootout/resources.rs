@@ -10,13 +10,23 @@ use crate::common::{spin, Countdown, Settings, Work};
 use crate::forkjoin::CHILI;
 use crate::systems::{chili_pool, weft_builder, Executors, Pool, Rayon, Threadpool, Weft};
 
-/// CPU time (user + system) used by the whole process so far.
+/// CPU time (user + system) used by the whole process so far, exited
+/// threads included.
 pub fn process_cpu_time() -> Duration {
+    cpu_time(libc::RUSAGE_SELF)
+}
+
+/// CPU time (user + system) used by the calling thread so far.
+pub fn thread_cpu_time() -> Duration {
+    cpu_time(libc::RUSAGE_THREAD)
+}
+
+fn cpu_time(who: libc::c_int) -> Duration {
     // SAFETY: `getrusage` only writes the struct we hand it; all-zero is a
     // valid `rusage`.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
+        if libc::getrusage(who, &mut usage) != 0 {
             return Duration::ZERO;
         }
         usage

@@ -235,7 +235,7 @@ pub fn main() {
 
     if wanted("batch") {
         progress("batch efficiency");
-        let series = batch::run(&settings, work);
+        let (series, cpu) = batch::run(&settings, work);
         let n = count(settings.batch_tasks);
         let seq = find(&series, forkjoin::SEQUENTIAL).map_or(f64::NAN, Series::median);
         let ideal = seq / settings.threads as f64;
@@ -268,6 +268,16 @@ pub fn main() {
             "batch: sequential {:.1} ms for {n} tasks, ideal on {} threads {:.1} ms; \
              the static split reaches {split:.1} % (the most a pool could reach here)",
             seq, settings.threads, ideal
+        );
+        let spent: Vec<String> = cpu
+            .iter()
+            .map(|c| format!("{} {:.1} + {:.1} ms", c.system, c.others, c.submitter))
+            .collect();
+        let _ = writeln!(
+            notes,
+            "batch CPU time per run, medians, as \"other threads + submitting thread\" (the \
+             static split's threads or the pool's workers, then the thread that submitted): {}",
+            spent.join(", ")
         );
     }
 
