@@ -194,9 +194,11 @@ pub fn run(settings: &Settings, work: Work) -> (Vec<Series>, Vec<CpuUse>) {
     let series = alternate(settings.rounds, &mut trials);
     drop(trials);
     let spent = spent.into_inner();
-    let cpu = [STATIC_SPLIT, WEFT_BATCH, WEFT_SINGLE]
-        .into_iter()
-        .chain([Rayon::NAME, Executors::NAME, Threadpool::NAME])
+    // Every system that recorded its runs, in the order of the trials.
+    let cpu = series
+        .iter()
+        .map(|s| s.system)
+        .filter(|&system| system != SEQUENTIAL)
         .map(|system| {
             let median = |part: fn(&Spent) -> Duration| {
                 let values: Vec<f64> = spent
