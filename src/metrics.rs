@@ -40,9 +40,11 @@ pub struct WorkerMetrics {
     /// Tasks it stole from siblings (each successful steal counts once, even
     /// when it moved a batch).
     pub stolen: u64,
-    /// Tasks it took from its own deque.
+    /// Entries it took from its own deque (a task, or a slice of a
+    /// `spawn_batch` group).
     pub local_pops: u64,
-    /// Tasks it took from the priority injectors.
+    /// Entries it took from the priority injectors (a task, or a group of a
+    /// `spawn_batch`).
     pub injector_pops: u64,
     /// Times it went to sleep.
     pub parks: u64,
@@ -50,7 +52,8 @@ pub struct WorkerMetrics {
     pub panicked: u64,
     /// Times pinning this worker's thread was refused by the system.
     pub pin_failures: u64,
-    /// Tasks in its deque right now.
+    /// Entries in its deque right now (a task, or a slice of a
+    /// `spawn_batch` group).
     pub deque_len: usize,
 }
 
@@ -79,7 +82,9 @@ type Column = (&'static str, &'static str, fn(&WorkerMetrics) -> u64);
 pub struct PoolMetrics {
     /// One entry per worker, in worker order.
     pub workers: Vec<WorkerMetrics>,
-    /// Tasks waiting in each priority injector, most urgent first.
+    /// Entries waiting in each priority injector, most urgent first: one per
+    /// task, except that a group of up to 64 tasks from one `spawn_batch`
+    /// counts once.
     pub injector_depth: [usize; LEVELS],
     /// Tasks cancelled before they started.
     pub cancelled: u64,
@@ -125,7 +130,8 @@ impl PoolMetrics {
         self.workers.iter().map(|w| w.stolen).sum()
     }
 
-    /// Tasks waiting in all injectors.
+    /// Entries waiting in all injectors (see
+    /// [`injector_depth`](Self::injector_depth)).
     pub fn queued(&self) -> usize {
         self.injector_depth.iter().sum()
     }
@@ -174,7 +180,7 @@ impl PoolMetrics {
                 w.deque_len
             );
         }
-        let _ = writeln!(out, "# HELP weftpool_injector_depth Tasks waiting per priority.\n# TYPE weftpool_injector_depth gauge");
+        let _ = writeln!(out, "# HELP weftpool_injector_depth Entries waiting per priority (a spawn_batch group of up to 64 tasks counts once).\n# TYPE weftpool_injector_depth gauge");
         for p in Priority::ALL {
             let _ = writeln!(
                 out,

@@ -74,6 +74,46 @@ fn spawn_batch_larger_than_the_queue_runs_every_task() {
     });
 }
 
+/// The first task of a batch runs alone (leaves start at one task for each
+/// batch, even after a batch of short tasks grew them), so the rest stays
+/// where the other worker can take it, even while it blocks.
+#[test]
+fn the_first_task_of_a_batch_can_wait_for_all_the_others() {
+    bounded(|| {
+        const N: usize = 2_000;
+        let pool = builder(2).build().unwrap();
+        let warm = Arc::new(AtomicUsize::new(0));
+        pool.spawn_batch((0..20_000).map(|_| counting_task(&warm)))
+            .unwrap();
+        while warm.load(Ordering::SeqCst) < 20_000 {
+            thread::yield_now();
+        }
+        let others = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel();
+        let waiter = {
+            let others = others.clone();
+            move || {
+                while others.load(Ordering::SeqCst) < N - 1 {
+                    thread::yield_now();
+                }
+                tx.send(()).unwrap();
+            }
+        };
+        let rest = (1..N).map(|_| {
+            let others = others.clone();
+            move || {
+                others.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let first: Box<dyn FnOnce() + Send> = Box::new(waiter);
+        let tasks =
+            std::iter::once(first).chain(rest.map(|t| Box::new(t) as Box<dyn FnOnce() + Send>));
+        assert_eq!(pool.spawn_batch(tasks).unwrap(), N);
+        rx.recv_timeout(HANG).unwrap();
+        pool.shutdown().unwrap();
+    });
+}
+
 #[test]
 fn spawn_batch_from_inside_a_worker_runs_every_task() {
     bounded(|| {

@@ -101,7 +101,8 @@ fn block_with_many_submitters_on_a_tiny_queue_runs_everything() {
 #[test]
 fn block_spawn_batch_waits_for_room_and_spawns_all() {
     bounded(|| {
-        const N: usize = 100;
+        // Far more than `CAP` injector entries even in groups of 64.
+        const N: usize = 2000;
         let (pool, gate) = gated_pool(CAP, Overflow::Block);
         let count = Arc::new(AtomicUsize::new(0));
         let opener = thread::spawn(move || {
@@ -160,21 +161,62 @@ fn reject_spawn_batch_hands_back_the_rest_unspawned() {
         let pool = reject_pool();
         let gate = block_a_worker(&pool);
         let count = Arc::new(AtomicUsize::new(0));
-        let err = pool
-            .spawn_batch((0..20).map(|_| counting_task(&count)))
-            .unwrap_err();
-        let rest = match err {
-            SpawnError::Full(rest) => rest,
-            SpawnError::ShutDown(_) => panic!("expected Full"),
+        for _ in 0..CAP {
+            pool.spawn(counting_task(&count)).unwrap();
+        }
+        // The queue is full: the whole batch comes back, in order.
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let numbered = |i: usize| {
+            let order = order.clone();
+            move || order.lock().unwrap().push(i)
         };
-        assert_eq!(rest.len(), 20 - CAP);
+        let rest = match pool.spawn_batch((0..20).map(numbered)) {
+            Err(SpawnError::Full(rest)) => rest,
+            other => panic!("expected Full, got {:?}", other.map_err(|e| e.to_string())),
+        };
+        assert_eq!(rest.len(), 20);
         for task in rest {
             task();
         }
-        assert_eq!(count.load(Ordering::SeqCst), 20 - CAP);
+        assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
         gate.open();
         pool.shutdown().unwrap();
-        assert_eq!(count.load(Ordering::SeqCst), 20);
+        assert_eq!(count.load(Ordering::SeqCst), CAP);
+    });
+}
+
+#[test]
+fn reject_spawn_batch_larger_than_the_queue_returns_its_tail_in_order() {
+    bounded(|| {
+        // Far more than `CAP` injector entries even in groups of 64.
+        const N: usize = 2000;
+        let pool = reject_pool();
+        let gate = block_a_worker(&pool);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let numbered = |i: usize| {
+            let ran = ran.clone();
+            move || ran.lock().unwrap().push(i)
+        };
+        let rest = match pool.spawn_batch((0..N).map(numbered)) {
+            Err(SpawnError::Full(rest)) => rest,
+            other => panic!("expected Full, got {:?}", other.map_err(|e| e.to_string())),
+        };
+        assert!(!rest.is_empty() && rest.len() < N, "{} back", rest.len());
+        gate.open();
+        pool.shutdown().unwrap();
+        let mut pool_ran = ran.lock().unwrap().clone();
+        pool_ran.sort_unstable();
+        let taken = N - rest.len();
+        assert_eq!(
+            pool_ran,
+            (0..taken).collect::<Vec<_>>(),
+            "the pool ran the head"
+        );
+        ran.lock().unwrap().clear();
+        for task in rest {
+            task();
+        }
+        assert_eq!(*ran.lock().unwrap(), (taken..N).collect::<Vec<_>>());
     });
 }
 

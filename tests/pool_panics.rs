@@ -14,6 +14,19 @@ use support::{bounded, builder, eventually, pool, quiet_expected_panics, Gate, E
 use weftpool::error::panic_message;
 use weftpool::TaskError;
 
+/// Two workers, and a panic handler that counts the payloads it gets.
+fn pool_counting_panics() -> (weftpool::ThreadPool, Arc<AtomicUsize>) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = handled.clone();
+    let pool = builder(2)
+        .panic_handler(move |_| {
+            h.fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .unwrap();
+    (pool, handled)
+}
+
 #[test]
 fn a_storm_of_panicking_tasks_loses_nothing() {
     quiet_expected_panics();
@@ -61,14 +74,7 @@ fn panics_inside_the_pool_from_internal_spawns_are_all_counted() {
     quiet_expected_panics();
     bounded(|| {
         const N: usize = 20_000;
-        let handled = Arc::new(AtomicUsize::new(0));
-        let h = handled.clone();
-        let pool = builder(2)
-            .panic_handler(move |_| {
-                h.fetch_add(1, Ordering::Relaxed);
-            })
-            .build()
-            .unwrap();
+        let (pool, handled) = pool_counting_panics();
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
         pool.spawn(move || {
@@ -319,5 +325,33 @@ fn a_panicking_handler_inside_a_join_wait_does_not_leave_join_early() {
             .unwrap()
             .is_some()));
         assert_eq!(*b_done_when_join_left.lock().unwrap(), Some(true));
+    });
+}
+
+#[test]
+fn panics_inside_a_batch_lose_no_neighbouring_task() {
+    quiet_expected_panics();
+    bounded(|| {
+        const N: usize = 5_000;
+        let (pool, handled) = pool_counting_panics();
+        let ran = Arc::new(AtomicUsize::new(0));
+        // Panics at the start, middle and end of groups and leaves.
+        let panics = |i: usize| i % 7 == 0 || i % 64 == 63;
+        let tasks = (0..N).map(|i| {
+            let ran = ran.clone();
+            move || {
+                if panics(i) {
+                    panic!("{EXPECTED}: batch task {i}");
+                }
+                ran.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        assert_eq!(pool.spawn_batch(tasks).unwrap(), N);
+        let report = pool.shutdown().unwrap();
+        let expected_panics = (0..N).filter(|&i| panics(i)).count();
+        assert_eq!(ran.load(Ordering::Relaxed), N - expected_panics);
+        assert_eq!(handled.load(Ordering::Relaxed), expected_panics);
+        assert_eq!(report.tasks_panicked, expected_panics as u64);
+        assert_eq!(report.tasks_run, N as u64);
     });
 }

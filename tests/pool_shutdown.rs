@@ -141,6 +141,28 @@ fn shutdown_timeout_with_a_long_task_cancels_what_is_queued() {
 }
 
 #[test]
+fn shutdown_timeout_cancels_every_task_of_a_queued_batch() {
+    bounded(|| {
+        const N: usize = 1000;
+        let pool = pool(1);
+        let gate = block_a_worker(&pool);
+        let ran = Arc::new(AtomicUsize::new(0));
+        assert_eq!(
+            pool.spawn_batch((0..N).map(|_| counting_task(&ran)))
+                .unwrap(),
+            N
+        );
+        let report = pool.shutdown_timeout(Duration::from_millis(20)).unwrap();
+        assert!(report.timed_out);
+        assert!(report.tasks_abandoned > 0);
+        gate.open();
+        // Every task is dropped unrun and counted, whatever the grouping.
+        assert!(eventually(HANG, || pool.metrics().cancelled == N as u64));
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+    });
+}
+
+#[test]
 fn shutdown_timeout_that_is_long_enough_reports_no_timeout() {
     bounded(|| {
         let pool = pool(2);

@@ -347,3 +347,32 @@ fn scope_waits_for_tasks_counted_in_batches() {
         pool.shutdown().unwrap();
     });
 }
+
+/// `spawn_batch` hands its tasks over as one group (three tasks under loom):
+/// the worker that takes it runs a leaf of one and leaves the rest on its
+/// deque, where the other worker may steal it and split it again. Every task
+/// runs exactly once, however the two workers share the group, and the
+/// group is freed by whichever slice finishes last (loom reports a slot read
+/// that races the free).
+#[test]
+fn batch_group_is_shared_by_two_workers_and_every_task_runs_once() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = ThreadPool::builder()
+            .threads(2)
+            .queue_capacity(2)
+            .deque_capacity(4)
+            .build()
+            .expect("a small pool builds");
+        let ran = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..3).map(|i| {
+            let ran = ran.clone();
+            move || {
+                ran.fetch_add(1 << (4 * i), SeqCst);
+            }
+        });
+        assert_eq!(pool.spawn_batch(tasks).ok(), Some(3));
+        let report = pool.shutdown().unwrap();
+        assert_eq!(ran.load(SeqCst), 0x111, "each task once");
+        assert_eq!(report.tasks_run, 3);
+    });
+}

@@ -164,7 +164,9 @@ impl ThreadPoolBuilder {
         self.idle_spin(Duration::MAX)
     }
 
-    /// How many tasks each priority level's injector holds (default 16384).
+    /// How many entries each priority level's injector holds (default
+    /// 16384): one per task, except that `spawn_batch` submits groups of up
+    /// to 64 tasks as one entry each.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = n;
         self

@@ -35,9 +35,10 @@ pub(crate) enum Outcome {
     Ran,
     /// The work ran and panicked; the payload is for the panic handler.
     Panicked(Panic),
-    /// Dropped unrun because the pool was aborting.
-    Cancelled,
-    /// Nothing to do: the task had been cancelled through its handle.
+    /// Dropped unrun because the pool was aborting: this many tasks.
+    Cancelled(usize),
+    /// Nothing for the worker to count: the task had been cancelled through
+    /// its handle, or the work (a batch's slice) counted its tasks itself.
     Skipped,
 }
 
@@ -105,11 +106,18 @@ impl JobRef {
 
 /// Work an owned job can carry: a plain closure, or a closure with a handle.
 pub(crate) trait Runnable: Send {
-    /// Runs the work; false if there was nothing to run (cancelled earlier).
+    /// Runs the work; false if there is nothing for the worker to count:
+    /// nothing ran (cancelled earlier through a handle), or the work counted
+    /// its tasks itself (a batch's slice).
     fn run(self) -> bool;
 
     /// Whether a timed-out shutdown may drop this work unrun.
     const CANCELLABLE: bool = true;
+
+    /// How many tasks this work holds (a group of a batch holds several).
+    fn tasks(&self) -> usize {
+        1
+    }
 }
 
 impl<F: FnOnce() + Send> Runnable for F {
@@ -203,9 +211,10 @@ impl<F: Runnable> OwnedJob<F> {
         // SAFETY: by `JobRef::execute`'s contract this is the one execution.
         let func = unsafe { Self::take(payload) };
         if mode == Mode::Cancel && F::CANCELLABLE {
+            let tasks = func.tasks();
             // Dropping the work may itself panic (a user Drop impl).
             let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(func)));
-            return Outcome::Cancelled;
+            return Outcome::Cancelled(tasks);
         }
         match panic::catch_unwind(AssertUnwindSafe(move || func.run())) {
             Ok(true) => Outcome::Ran,

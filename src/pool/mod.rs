@@ -5,6 +5,7 @@
 
 mod broadcast;
 mod builder;
+mod group;
 mod handle;
 mod job;
 mod join;
@@ -197,9 +198,17 @@ impl ThreadPool {
         spawn::spawn(&self.registry, priority, f, Overflow::Reject)
     }
 
-    /// Spawns many tasks at [`Priority::Normal`] with one wake-up decision
-    /// for the whole batch. Returns how many were spawned; if the pool refuses
-    /// one, the error holds it and every task after it, unspawned.
+    /// Spawns many tasks at [`Priority::Normal`], in groups of up to 64
+    /// that each take one queue entry, with one admission for the whole
+    /// batch. Returns how many the pool took; if it refuses a group, the
+    /// error holds that group's tasks and every task after them, unspawned,
+    /// in order.
+    ///
+    /// A worker runs short tasks of a batch several at a time (up to 16,
+    /// about 20 µs together), and the ones it holds this way cannot be
+    /// stolen meanwhile: a task of a batch must not block until a later
+    /// task of the same batch has run (the first task of a batch always
+    /// runs alone). See `docs/pool.md`, "Batches: groups and leaves".
     ///
     /// ```
     /// let pool = weftpool::ThreadPool::builder().threads(2).build().unwrap();

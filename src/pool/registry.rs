@@ -36,6 +36,20 @@ const ADMISSION: usize = 2;
 /// Capacity of each worker's broadcast inbox.
 pub(crate) const INBOX_CAPACITY: usize = 64;
 
+/// An admitted outside batch: when it ends (returns or unwinds), wakes
+/// workers for what it pushed and ends the admission.
+struct BatchAdmission<'a> {
+    registry: &'a Registry,
+    pushed: usize,
+}
+
+impl Drop for BatchAdmission<'_> {
+    fn drop(&mut self) {
+        self.registry.sleep.notify_many(self.pushed);
+        self.registry.end_admission();
+    }
+}
+
 /// Why the pool refused a job (the job itself is handed back beside this).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -82,6 +96,8 @@ pub(crate) struct Registry {
     all_exited: Condvar,
     pub(crate) threads: Mutex<Vec<Option<JoinHandle<()>>>>,
     pub(crate) cancelled: AtomicU64,
+    /// `spawn_batch` calls so far (numbers each batch's groups).
+    pub(crate) batches: AtomicU64,
     pub(crate) restarts: AtomicU64,
     pub(crate) handler_panics: AtomicU64,
 }
@@ -122,6 +138,7 @@ impl Registry {
             all_exited: Condvar::new(),
             threads: Mutex::new(Vec::new()),
             cancelled: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             handler_panics: AtomicU64::new(0),
         }
@@ -203,14 +220,14 @@ impl Registry {
         result
     }
 
-    /// Submits many jobs from outside with one wake-up decision. Stops at the
-    /// first job refused and returns it with the reason; later jobs are not
-    /// consumed from `jobs`.
+    /// Submits many jobs from outside with one wake-up decision. A full
+    /// queue blocks the caller (`block`) or stops the batch: the job refused
+    /// comes back with the reason; later jobs are not consumed from `jobs`.
     pub(crate) fn inject_batch(
         &self,
         priority: Priority,
         jobs: &mut dyn Iterator<Item = JobRef>,
-        overflow: Overflow,
+        block: bool,
     ) -> Result<usize, (usize, JobRef, Refusal)> {
         if !self.begin_admission() {
             return match jobs.next() {
@@ -218,35 +235,24 @@ impl Registry {
                 None => Ok(0),
             };
         }
-        let mut pushed = 0;
-        let mut refused = None;
+        // `jobs` runs the caller's code: if it panics, the admission still
+        // ends (else shutdown would wait for it for ever).
+        let mut admitted = BatchAdmission {
+            registry: self,
+            pushed: 0,
+        };
         for job in jobs {
-            match self.injector.push(priority, job) {
-                Ok(()) => pushed += 1,
-                Err(job) => match overflow {
-                    Overflow::Reject => {
-                        refused = Some(job);
-                        break;
-                    }
-                    Overflow::CallerRuns => {
-                        self.sleep.notify_many(pushed);
-                        self.run_on_caller(job);
-                    }
-                    Overflow::Block => {
-                        // The queue is full of this batch: get everyone working first.
-                        self.sleep.notify_many(self.num_workers());
-                        self.push_blocking(priority, job);
-                        pushed += 1;
-                    }
-                },
+            if let Err(job) = self.injector.push(priority, job) {
+                if !block {
+                    return Err((admitted.pushed, job, Refusal::Full));
+                }
+                // The queue is full of this batch: get everyone working first.
+                self.sleep.notify_many(self.num_workers());
+                self.push_blocking(priority, job);
             }
+            admitted.pushed += 1;
         }
-        self.sleep.notify_many(pushed);
-        self.end_admission();
-        match refused {
-            Some(job) => Err((pushed, job, Refusal::Full)),
-            None => Ok(pushed),
-        }
+        Ok(admitted.pushed)
     }
 
     fn run_on_caller(&self, job: JobRef) {

@@ -26,7 +26,9 @@ pub struct ShutdownReport {
     pub tasks_cancelled: u64,
     /// Whether the wait ended because the timeout passed.
     pub timed_out: bool,
-    /// Tasks still queued when the timeout passed; they are cancelled.
+    /// Queue entries still queued when the timeout passed; they are
+    /// cancelled. One per task, except that a group of tasks from one
+    /// `spawn_batch` counts once: `tasks_cancelled` counts its tasks.
     pub tasks_abandoned: usize,
     /// Workers still running (a task) when the wait ended; they exit after it.
     pub threads_still_running: usize,

@@ -7,6 +7,7 @@ use crate::injector::Priority;
 use crate::sync::Arc;
 
 use super::builder::Overflow;
+use super::group::Slice;
 use super::handle::{handle_task, HandleTask, JoinHandle};
 use super::job::{JobRef, OwnedJob, Runnable};
 use super::registry::{Refusal, Registry};
@@ -81,6 +82,12 @@ where
         .map_err(|e| e.map(HandleTask::into_func))
 }
 
+/// Spawns `tasks` in groups (see `group.rs`): into the own deque from a
+/// worker, else into the injector with one admission per attempt.
+///
+/// `CallerRuns` from outside asks the injector to refuse instead, and runs
+/// the refused group's tasks here before going on with the rest: so the
+/// count returned says how many the pool took, as for single spawns.
 pub(crate) fn spawn_batch<I, F>(
     registry: &Registry,
     priority: Priority,
@@ -91,25 +98,45 @@ where
     F: FnOnce() + Send + 'static,
 {
     let overflow = registry.config.overflow;
-    let mut tasks = tasks.into_iter();
-    if registry.current_worker().is_some() {
-        let mut spawned = 0;
-        while let Some(f) = tasks.next() {
-            if let Err(e) = spawn(registry, priority, f, overflow) {
-                return Err(e.map(|first| std::iter::once(first).chain(tasks).collect()));
+    let on_worker = registry.current_worker().is_some();
+    let runs_refused_here = !on_worker && overflow == Overflow::CallerRuns;
+    // Fused: a refusal after the last, partial group chains what is left.
+    let mut tasks = tasks.into_iter().fuse();
+    let batch = Slice::<F>::new_batch(registry);
+    let mut spawned = 0;
+    loop {
+        let mut gathered = 0;
+        let outcome = {
+            let mut jobs = std::iter::from_fn(|| {
+                let slice = Slice::gather(registry, batch, priority, &mut tasks)?;
+                gathered += slice.len();
+                // SAFETY: every task is 'static.
+                Some(unsafe { OwnedJob::into_job_ref(slice) })
+            });
+            if on_worker {
+                jobs.try_for_each(|job| submit(registry, priority, job, overflow))
+            } else {
+                registry
+                    .inject_batch(priority, &mut jobs, overflow == Overflow::Block)
+                    .map(drop)
+                    .map_err(|(_, job, why)| (job, why))
             }
-            spawned += 1;
+        };
+        let (job, why) = match outcome {
+            Ok(()) => return Ok(spawned + gathered),
+            Err(refusal) => refusal,
+        };
+        // SAFETY: made from a `Slice<F>` above and refused unexecuted.
+        let refused_tasks = unsafe { OwnedJob::<Slice<F>>::reclaim(job) }.into_tasks();
+        spawned += gathered - refused_tasks.len();
+        if !(runs_refused_here && why == Refusal::Full) {
+            let rest = refused_tasks.into_iter().chain(tasks).collect();
+            return Err(refused(why, rest));
         }
-        return Ok(spawned);
+        for task in refused_tasks {
+            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
+                registry.handle_panic(panic);
+            }
+        }
     }
-    let outcome = {
-        // SAFETY: every task is 'static.
-        let mut jobs = tasks.by_ref().map(|f| unsafe { OwnedJob::into_job_ref(f) });
-        registry.inject_batch(priority, &mut jobs, overflow)
-    };
-    outcome.map_err(|(_, job, why)| {
-        // SAFETY: made from a `OwnedJob<F>` just above and refused unexecuted.
-        let first = unsafe { OwnedJob::<F>::reclaim(job) };
-        refused(why, std::iter::once(first).chain(tasks).collect())
-    })
 }

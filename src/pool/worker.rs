@@ -57,6 +57,9 @@ pub(crate) struct WorkerThread {
     /// for work; it lowers them as soon as it stops looking (it runs a job,
     /// its wait ends, or it exits).
     raised_requests: Cell<bool>,
+    /// How many tasks to run from a batch's slice at once, and the batch it
+    /// was measured on (see `group.rs`).
+    batch_leaf: Cell<(u64, usize)>,
 }
 
 // SAFETY: a WorkerThread is moved to its thread once, before it runs; its raw
@@ -74,6 +77,7 @@ impl WorkerThread {
             open_joins: OpenJoins::new(),
             share_request,
             raised_requests: Cell::new(false),
+            batch_leaf: Cell::new((0, 1)),
         }
     }
 
@@ -115,6 +119,32 @@ impl WorkerThread {
                 request.store(false, Ordering::Relaxed);
             }
         }
+    }
+
+    /// How many tasks of batch `batch` to run at once: one for a batch not
+    /// yet measured here.
+    #[inline]
+    pub(crate) fn batch_leaf(&self, batch: u64) -> usize {
+        match self.batch_leaf.get() {
+            (measured, leaf) if measured == batch => leaf,
+            _ => 1,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn set_batch_leaf(&self, batch: u64, leaf: usize) {
+        self.batch_leaf.set((batch, leaf));
+    }
+
+    /// Whether a leaf of a batch should put its remaining tasks back before
+    /// the next one: a sibling asked to share, urgent work waits in the
+    /// injector, or a timed-out shutdown is cancelling what is queued.
+    #[inline]
+    pub(crate) fn leaf_should_end(&self) -> bool {
+        self.share_requested()
+            || self.registry.injector.has_urgent()
+            // Relaxed: a late view only runs one more task of the leaf.
+            || self.registry.aborting.load(Ordering::Relaxed)
     }
 
     /// The worker running on this thread, if any.
@@ -369,9 +399,14 @@ impl WorkerThread {
         } else {
             Mode::Run
         };
-        // SAFETY: every JobRef in the pool's queues is executed exactly once:
-        // it was taken out of its queue by this thread.
-        let outcome = unsafe { job.execute(mode) };
+        // SAFETY: every JobRef is executed exactly once: this one was taken
+        // out of a queue by this thread, or no queue took it (`push`,
+        // `spill_half`) and it is run here instead.
+        self.account(unsafe { job.execute(mode) });
+    }
+
+    /// Counts what running a task did; hands its panic to the handler.
+    pub(crate) fn account(&self, outcome: Outcome) {
         let counters = self.counters();
         match outcome {
             Outcome::Ran => counters.bump(&counters.executed),
@@ -380,11 +415,14 @@ impl WorkerThread {
                 counters.bump(&counters.panicked);
                 self.registry.handle_panic(panic);
             }
-            Outcome::Cancelled => {
+            Outcome::Cancelled(tasks) => {
                 // Relaxed: a statistic.
-                self.registry.cancelled.fetch_add(1, Ordering::Relaxed);
+                self.registry
+                    .cancelled
+                    .fetch_add(tasks as u64, Ordering::Relaxed);
             }
-            // Counted by the handle that cancelled it.
+            // Counted by the handle that cancelled it, or by the batch slice
+            // that ran it.
             Outcome::Skipped => {}
         }
     }
