@@ -114,6 +114,77 @@ fn the_first_task_of_a_batch_can_wait_for_all_the_others() {
     });
 }
 
+/// Past the first leaf too: a task in the middle of a batch of short tasks
+/// (run in leaves of several) may wait for the next task of the batch, which
+/// the other worker takes from its leaf slot.
+#[test]
+fn a_task_in_a_leaf_can_wait_for_the_next_one() {
+    bounded(|| {
+        const N: usize = 4_000;
+        const WAITER: usize = N / 2;
+        let pool = builder(2).build().unwrap();
+        let next_ran = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let tasks = (0..N).map(|i| {
+            let (next_ran, done) = (next_ran.clone(), done.clone());
+            move || {
+                if i == WAITER {
+                    while next_ran.load(Ordering::SeqCst) == 0 {
+                        thread::yield_now();
+                    }
+                } else if i == WAITER + 1 {
+                    next_ran.store(1, Ordering::SeqCst);
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        assert_eq!(pool.spawn_batch(tasks).unwrap(), N);
+        while done.load(Ordering::SeqCst) < N {
+            thread::yield_now();
+        }
+        pool.shutdown().unwrap();
+    });
+}
+
+/// Tasks of a leaf that wait in a `join` run other work meanwhile, batch
+/// work included, which takes the leaf slot back and publishes leaves of its
+/// own; a stream of urgent tasks interrupts leaves, leaving their rest in
+/// the slot. Every task still runs exactly once.
+#[test]
+fn batch_tasks_that_join_under_urgent_work_run_exactly_once() {
+    bounded(|| {
+        const N: usize = 20_000;
+        let pool = Arc::new(builder(2).build().unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let urgent = {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    pool.spawn_with(Priority::High, || ()).unwrap();
+                    thread::yield_now();
+                }
+            })
+        };
+        let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
+        let tasks = (0..N).map(|i| {
+            let (pool, runs) = (pool.clone(), runs.clone());
+            move || {
+                let spin = || (0..500).fold(0u64, |a, b| std::hint::black_box(a + b));
+                pool.join(spin, spin);
+                runs[i].fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        assert_eq!(pool.spawn_batch(tasks).unwrap(), N);
+        while runs.iter().any(|r| r.load(Ordering::SeqCst) == 0) {
+            thread::yield_now();
+        }
+        stop.store(true, Ordering::SeqCst);
+        urgent.join().unwrap();
+        pool.shutdown().unwrap();
+        assert!(runs.iter().all(|r| r.load(Ordering::SeqCst) == 1));
+    });
+}
+
 #[test]
 fn spawn_batch_from_inside_a_worker_runs_every_task() {
     bounded(|| {

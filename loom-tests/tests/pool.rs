@@ -349,8 +349,9 @@ fn scope_waits_for_tasks_counted_in_batches() {
 }
 
 /// `spawn_batch` hands its tasks over as one group (three tasks under loom):
-/// the worker that takes it runs a leaf of one and leaves the rest on its
-/// deque, where the other worker may steal it and split it again. Every task
+/// the worker that takes it publishes a leaf of two in its leaf slot and
+/// leaves the rest on its deque, where the other worker may steal it (and
+/// split it) or take the leaf's second task from the slot. Every task
 /// runs exactly once, however the two workers share the group, and the
 /// group is freed by whichever slice finishes last (loom reports a slot read
 /// that races the free).
@@ -374,5 +375,50 @@ fn batch_group_is_shared_by_two_workers_and_every_task_runs_once() {
         let report = pool.shutdown().unwrap();
         assert_eq!(ran.load(SeqCst), 0x111, "each task once");
         assert_eq!(report.tasks_run, 3);
+    });
+}
+
+/// A published leaf: the worker that takes the batch's group runs a leaf of
+/// two tasks (the first leaf under loom), whose first task blocks until the
+/// second has run. Only another worker taking the second task from the leaf
+/// slot lets it finish: without that every thread ends up blocked and loom
+/// reports the deadlock.
+#[test]
+fn a_task_of_a_leaf_may_wait_for_the_next_one() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = ThreadPool::builder()
+            .threads(2)
+            .queue_capacity(2)
+            .deque_capacity(4)
+            .build()
+            .expect("a small pool builds");
+        // (flag, wake-up) pairs: loom's `Notify::wait` may wake spuriously.
+        let second_ran = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let first_ran = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let first = {
+            let (second_ran, first_ran) = (second_ran.clone(), first_ran.clone());
+            Box::new(move || {
+                while second_ran.0.load(SeqCst) == 0 {
+                    second_ran.1.wait();
+                }
+                first_ran.0.store(1, SeqCst);
+                first_ran.1.notify();
+            }) as Box<dyn FnOnce() + Send>
+        };
+        let second = {
+            let second_ran = second_ran.clone();
+            Box::new(move || {
+                second_ran.0.store(1, SeqCst);
+                second_ran.1.notify();
+            }) as Box<dyn FnOnce() + Send>
+        };
+        assert_eq!(pool.spawn_batch([first, second]).ok(), Some(2));
+        // Not through shutdown: an idle worker exits once it sees no work
+        // queued, even while a sibling holds a task it has taken.
+        while first_ran.0.load(SeqCst) == 0 {
+            first_ran.1.wait();
+        }
+        let report = pool.shutdown().unwrap();
+        assert_eq!(report.tasks_run, 2);
     });
 }

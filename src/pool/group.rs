@@ -3,9 +3,13 @@
 //! queue slot per task.
 //!
 //! A group travels as a [`Slice`]: the group and a run of its tasks. A worker
-//! that runs a slice takes a *leaf* of tasks from its front, puts the rest
-//! back on its deque as a new slice (where thieves can take it), and runs the
-//! leaf's tasks one after another, each with its own panic boundary. A worker
+//! that runs a slice takes a *leaf* of tasks from its front and puts the
+//! rest back as a new slice (on its deque, or in the injector for urgent
+//! batches), where thieves can take it. It runs the leaf's tasks one after
+//! another without going back to its queues, each with its own panic
+//! boundary, but first publishes the leaf in its leaf slot (`leaf.rs`) and
+//! claims each task from there: an idle sibling takes the tasks not yet
+//! started, so a task that runs long or blocks holds back no other. A worker
 //! that runs a slice another worker put on its deque (it stole it) first
 //! splits it and leaves the back half on its own deque for the next thief: a
 //! group spreads over the pool in a few steals, not one steal per task.
@@ -13,15 +17,15 @@
 //! Leaves start at one task for each batch and worker; after each leaf the
 //! worker sizes the next from the time its tasks took: as many as fit in
 //! [`LEAF_TIME`], up to [`LEAF_MAX`]. Microsecond tasks run sixteen at a
-//! time, long ones one at a time. A leaf's tasks not yet started are the only ones
-//! thieves cannot take; a thief that found the deque empty (its share
-//! request) gets them at the next task boundary.
+//! time, long ones one at a time.
 //!
 //! Why: with a queue slot per task, each worker of the batch workload spent
 //! about 120 ns per task beyond the task itself (the slot crossing cores, a
 //! shared claim per few tasks, a pop, the execution's bookkeeping; see
 //! `docs/benchmarks.md`), and with a deque push and pop per task (a group
-//! without leaves) no less. A leaf pays that once for up to sixteen tasks.
+//! without leaves) no less. A leaf pays that once for up to sixteen tasks,
+//! and a claim from the leaf slot (a CAS on a line only its owner uses while
+//! every worker is busy) per task.
 //!
 //! What a group changes for the queue bound: the injector counts a group as
 //! one entry, so under `Overflow::Block` a batch can hold up to
@@ -37,7 +41,8 @@ use std::time::{Duration, Instant};
 use crate::injector::Priority;
 use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
 
-use super::job::{Outcome, OwnedJob, Runnable};
+use super::job::{JobRef, Outcome, OwnedJob, Runnable};
+use super::leaf::Claim;
 use super::registry::Registry;
 use super::worker::WorkerThread;
 
@@ -48,18 +53,21 @@ use super::worker::WorkerThread;
 /// is a few nanoseconds per task.
 pub(crate) const GROUP_TASKS: usize = if cfg!(loom) { 3 } else { 64 };
 
+// A leaf slot's word keeps a run's bounds in eight bits each.
+const _: () = assert!(GROUP_TASKS <= u8::MAX as usize);
+
 /// `Slice::owner` of a slice that no worker has put on a deque yet (worker
 /// indexes are below `MAX_THREADS`, far below this).
 const NO_OWNER: u16 = u16::MAX;
 
 /// The most tasks a worker runs from a slice before it looks at its queues
-/// again; the tasks of a leaf are the only ones thieves cannot take.
+/// again.
 const LEAF_MAX: usize = if cfg!(loom) { 2 } else { 16 };
 
 /// The time a leaf aims at: long enough that a leaf's own cost (a push and a
-/// pop of the rest, two updates of the group's count, the clock) is about
-/// one percent of it, short enough that the tasks a leaf holds back from
-/// thieves are not held long.
+/// pop of the rest, a publication, updates of the group's count, a wake-up
+/// check, the clock) is about one percent of it, short enough that urgent
+/// work, checked between tasks, does not wait long behind a leaf.
 #[cfg(not(loom))]
 const LEAF_TIME: Duration = Duration::from_micros(20);
 
@@ -109,12 +117,22 @@ impl<F> Slice<F> {
     /// Moves the first task out of the slice.
     fn take_first(&mut self) -> F {
         debug_assert!(self.start < self.end);
-        let index = usize::from(self.start);
+        let index = self.start;
         self.start += 1;
-        self.group().tasks[index].with_mut(|slot| {
-            // SAFETY: `index` was in this slice's run, which no other slice
-            // covers, and `start` only grows: the slot still holds the task
-            // written by `gather`, and this is its one move out.
+        // SAFETY: `index` was in this slice's run, which no other slice
+        // covers, and `start` only grows, so it was not moved out before.
+        unsafe { self.read_task(index) }
+    }
+
+    /// Moves task `index` out of the group.
+    ///
+    /// # Safety
+    /// The caller owns task `index` (its slice's run, or a claim from a leaf
+    /// slot), which was not moved out before.
+    unsafe fn read_task(&self, index: u16) -> F {
+        self.group().tasks[usize::from(index)].with_mut(|slot| {
+            // SAFETY: by the contract, the slot still holds the task written
+            // by `gather`, and this is its one move out.
             unsafe { (*slot).assume_init_read() }
         })
     }
@@ -224,7 +242,9 @@ impl<F: FnOnce() + Send + 'static> Slice<F> {
             self.offer_from(mid, worker);
         }
         let batch = self.group().batch;
-        let leaf = if worker.leaf_should_end() {
+        // One task, unpublished, while urgent work waits or the slot still
+        // holds the rest of an interrupted leaf.
+        let leaf = if worker.leaf_should_end() || !worker.leaf_slot().is_free() {
             1
         } else {
             worker.batch_leaf(batch)
@@ -234,19 +254,52 @@ impl<F: FnOnce() + Send + 'static> Slice<F> {
             self.offer_from(self.start + leaf as u16, worker);
         }
         let clock = LeafClock::start();
-        let first = self.start;
-        while self.start < self.end {
-            // Before each task: the rest goes back if someone needs it now.
-            if self.len() > 1 && worker.leaf_should_end() {
-                self.offer_from(self.start + 1, worker);
-            }
+        let ran = if self.len() > 1 {
+            self.run_published(worker)
+        } else {
             let task = self.take_first();
-            worker.account(match panic::catch_unwind(AssertUnwindSafe(task)) {
-                Ok(()) => Outcome::Ran,
-                Err(panic) => Outcome::Panicked(panic),
-            });
+            worker.account(run_task(task));
+            1
+        };
+        worker.set_batch_leaf(batch, clock.next_leaf(ran));
+    }
+
+    /// Runs this slice as a leaf published in the worker's leaf slot, where
+    /// idle siblings can take the tasks not yet started (`leaf.rs`); returns
+    /// how many tasks ran here. Leaves the rest in the slot if urgent work or
+    /// a timed-out shutdown interrupts it: `pop_own` takes it back.
+    fn run_published(&mut self, worker: &WorkerThread) -> usize {
+        let slot = worker.leaf_slot();
+        // The slot's own count on the group; whoever empties it inherits it.
+        // Relaxed: as in `split_off_at`; the publication below orders it.
+        self.group().slices.fetch_add(1, Ordering::Relaxed);
+        let publication = slot.publish(
+            self.group.as_ptr() as *mut (),
+            slice_job::<F>,
+            self.start,
+            self.end,
+        );
+        // The tasks are the slot's now; `self` only keeps the group alive
+        // while this thread reads from it.
+        self.start = self.end;
+        worker.announce_leaf();
+        let mut ran = 0;
+        while ran == 0 || !worker.leaf_should_end() {
+            let Claim::Task { index, last } = slot.claim(publication) else {
+                break;
+            };
+            if last {
+                // The slot's count, inherited by emptying it. Relaxed: never
+                // the last one, as `self` holds another, whose drop (AcqRel)
+                // orders this thread's reads of the group before the free.
+                self.group().slices.fetch_sub(1, Ordering::Relaxed);
+            }
+            // SAFETY: the claim gave this thread task `index`.
+            let task = unsafe { self.read_task(index) };
+            worker.account(run_task(task));
+            ran += 1;
         }
-        worker.set_batch_leaf(batch, clock.next_leaf(usize::from(self.start - first)));
+        ran
     }
 
     /// Anywhere else (a refused batch run by its caller): every task here,
@@ -261,6 +314,37 @@ impl<F: FnOnce() + Send + 'static> Slice<F> {
             }
         }
     }
+}
+
+/// Runs one task, catching its panic.
+fn run_task<F: FnOnce()>(task: F) -> Outcome {
+    match panic::catch_unwind(AssertUnwindSafe(task)) {
+        Ok(()) => Outcome::Ran,
+        Err(panic) => Outcome::Panicked(panic),
+    }
+}
+
+/// A job of tasks `start..end` of a group of `F`s, owned by worker `taker`
+/// (the leaf slot's `TakeAsJob`).
+///
+/// # Safety
+/// `group` is a live `Group<F>` on which the caller hands over one count,
+/// and the caller owns tasks `start..end`, none moved out yet.
+unsafe fn slice_job<F: FnOnce() + Send + 'static>(
+    group: *mut (),
+    start: u16,
+    end: u16,
+    taker: u16,
+) -> JobRef {
+    let slice = Slice::<F> {
+        // SAFETY: by the contract, a live group's address, so not null.
+        group: unsafe { NonNull::new_unchecked(group.cast::<Group<F>>()) },
+        start,
+        end,
+        owner: taker,
+    };
+    // SAFETY: the tasks are 'static.
+    unsafe { OwnedJob::into_job_ref(slice) }
 }
 
 /// Times a leaf and picks the next one's size from the time per task: as

@@ -10,6 +10,7 @@ mod handle;
 mod job;
 mod join;
 mod latch;
+mod leaf;
 mod registry;
 mod scope;
 mod shutdown;
@@ -205,10 +206,8 @@ impl ThreadPool {
     /// in order.
     ///
     /// A worker runs short tasks of a batch several at a time (up to 16,
-    /// about 20 µs together), and the ones it holds this way cannot be
-    /// stolen meanwhile: a task of a batch must not block until a later
-    /// task of the same batch has run (the first task of a batch always
-    /// runs alone). See `docs/pool.md`, "Batches: groups and leaves".
+    /// about 20 µs together); idle workers can still take every task not
+    /// yet started. See `docs/pool.md`, "Batches: groups and leaves".
     ///
     /// ```
     /// let pool = weftpool::ThreadPool::builder().threads(2).build().unwrap();

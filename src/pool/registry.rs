@@ -12,6 +12,7 @@ use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mute
 
 use super::builder::{Overflow, PanicHandler, ThreadHook, ThreadNamer};
 use super::job::{JobRef, Mode, Outcome, Panic};
+use super::leaf::LeafSlot;
 use super::worker::WorkerThread;
 
 /// How long a blocked submitter sleeps before it looks for room again on its
@@ -79,6 +80,9 @@ pub(crate) struct Registry {
     /// Per worker: a sibling found its deque empty and is still looking for
     /// work; raised by that sibling, lowered by it once it stops looking.
     pub(crate) share_requests: Box<[CachePadded<AtomicBool>]>,
+    /// Per worker: the batch leaf it runs, whose tasks not yet started any
+    /// worker may take (`leaf.rs`).
+    pub(crate) leaves: Box<[CachePadded<LeafSlot>]>,
     pub(crate) config: Config,
     /// Bit 0: closing (no new outside work is admitted; set once). The rest:
     /// outside submissions between their check of bit 0 and their push, in
@@ -128,6 +132,7 @@ impl Registry {
             share_requests: (0..n)
                 .map(|_| CachePadded::new(AtomicBool::new(false)))
                 .collect(),
+            leaves: (0..n).map(|_| CachePadded::new(LeafSlot::new())).collect(),
             config,
             gate: CachePadded::new(AtomicUsize::new(0)),
             aborting: AtomicBool::new(false),
@@ -357,6 +362,7 @@ impl Registry {
         !self.injector.is_empty()
             || self.stealers.iter().any(|s| !s.is_empty())
             || self.inboxes.iter().any(|i| !i.is_empty())
+            || self.leaves.iter().any(|l| l.has_tasks())
     }
 
     // ----- shutdown -------------------------------------------------------

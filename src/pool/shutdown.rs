@@ -60,8 +60,9 @@ pub(crate) fn shutdown(
         .drain(..)
         .collect();
     if timed_out {
-        abandoned =
-            registry.injector.len() + registry.stealers.iter().map(|s| s.len()).sum::<usize>();
+        abandoned = registry.injector.len()
+            + registry.stealers.iter().map(|s| s.len()).sum::<usize>()
+            + registry.leaves.iter().filter(|l| l.has_tasks()).count();
         // SeqCst: seen by every worker's next take, in any order with the rest.
         registry.aborting.store(true, Ordering::SeqCst);
         registry.sleep.wake_all();

@@ -18,7 +18,13 @@ use crate::sync::{thread_local, Arc, AtomicBool, Ordering};
 use super::job::{JobRef, Mode, Outcome};
 use super::join::OpenJoins;
 use super::latch::WorkerLatch;
+use super::leaf::LeafSlot;
 use super::registry::Registry;
+
+/// A worker's first leaf of each batch (see `group.rs`): one task, as
+/// nothing is known yet of how long the batch's tasks take. Two under loom,
+/// so that the models cover a published leaf from the first slice on.
+const FIRST_LEAF: usize = if cfg!(loom) { 2 } else { 1 };
 
 /// The most tasks a worker takes from a non-urgent injector level at once.
 const INJECT_BATCH: usize = 8;
@@ -77,7 +83,7 @@ impl WorkerThread {
             open_joins: OpenJoins::new(),
             share_request,
             raised_requests: Cell::new(false),
-            batch_leaf: Cell::new((0, 1)),
+            batch_leaf: Cell::new((u64::MAX, FIRST_LEAF)),
         }
     }
 
@@ -127,7 +133,7 @@ impl WorkerThread {
     pub(crate) fn batch_leaf(&self, batch: u64) -> usize {
         match self.batch_leaf.get() {
             (measured, leaf) if measured == batch => leaf,
-            _ => 1,
+            _ => FIRST_LEAF,
         }
     }
 
@@ -136,15 +142,30 @@ impl WorkerThread {
         self.batch_leaf.set((batch, leaf));
     }
 
-    /// Whether a leaf of a batch should put its remaining tasks back before
-    /// the next one: a sibling asked to share, urgent work waits in the
-    /// injector, or a timed-out shutdown is cancelling what is queued.
+    /// Whether a leaf of a batch should stop before its next task (leaving
+    /// the rest in the leaf slot, which `pop_own` takes back after): urgent
+    /// work waits in the injector, or a timed-out shutdown is cancelling
+    /// what is queued. (Idle siblings need no signal: they take the rest
+    /// from the slot themselves.)
     #[inline]
     pub(crate) fn leaf_should_end(&self) -> bool {
-        self.share_requested()
-            || self.registry.injector.has_urgent()
+        self.registry.injector.has_urgent()
             // Relaxed: a late view only runs one more task of the leaf.
             || self.registry.aborting.load(Ordering::Relaxed)
+    }
+
+    /// This worker's leaf slot (`leaf.rs`).
+    #[inline]
+    pub(crate) fn leaf_slot(&self) -> &LeafSlot {
+        &self.registry.leaves[self.index]
+    }
+
+    /// Wakes a sleeper, if none searches, for the tasks of a leaf just
+    /// published: if the task this worker runs first blocks, someone else
+    /// must be awake to take the rest.
+    #[inline]
+    pub(crate) fn announce_leaf(&self) {
+        self.registry.sleep.notify_one();
     }
 
     /// The worker running on this thread, if any.
@@ -313,6 +334,12 @@ impl WorkerThread {
                 return Some(job);
             }
         }
+        // A leaf left unfinished for urgent work or a shutdown comes first:
+        // it is older than anything on the deque.
+        if let Some(job) = self.leaf_slot().take(self.index as u16) {
+            self.counters().bump(&self.counters().local_pops);
+            return Some(job);
+        }
         let job = self.deque.pop()?;
         self.counters().bump(&self.counters().local_pops);
         Some(job)
@@ -365,6 +392,12 @@ impl WorkerThread {
                     }
                     Steal::Retry => retry = true,
                     Steal::Empty => {
+                        // The victim may run a leaf of a batch: its tasks not
+                        // yet started are ours to take.
+                        if let Some(job) = registry.leaves[victim].take(self.index as u16) {
+                            self.counters().bump(&self.counters().stolen);
+                            return Some(job);
+                        }
                         // The victim may be deep in joins it has not offered:
                         // ask it to share. Read first, to keep its line shared.
                         let request = &registry.share_requests[victim];
