@@ -66,6 +66,17 @@ fn small_pool(threads: usize) -> ThreadPool {
         .expect("a small pool builds")
 }
 
+/// Two workers, queues of two, and deques of four: room for a batch's
+/// group, the rest of a leaf and one stolen slice.
+fn batch_pool() -> ThreadPool {
+    ThreadPool::builder()
+        .threads(2)
+        .queue_capacity(2)
+        .deque_capacity(4)
+        .build()
+        .expect("a small pool builds")
+}
+
 /// A task that counts its run in `counter`.
 fn counting(counter: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
     let counter = counter.clone();
@@ -358,12 +369,7 @@ fn scope_waits_for_tasks_counted_in_batches() {
 #[test]
 fn batch_group_is_shared_by_two_workers_and_every_task_runs_once() {
     explore_bounded(TWO_WORKER_PREEMPTIONS, || {
-        let pool = ThreadPool::builder()
-            .threads(2)
-            .queue_capacity(2)
-            .deque_capacity(4)
-            .build()
-            .expect("a small pool builds");
+        let pool = batch_pool();
         let ran = Arc::new(AtomicUsize::new(0));
         let tasks = (0..3).map(|i| {
             let ran = ran.clone();
@@ -386,12 +392,7 @@ fn batch_group_is_shared_by_two_workers_and_every_task_runs_once() {
 #[test]
 fn a_task_of_a_leaf_may_wait_for_the_next_one() {
     explore_bounded(TWO_WORKER_PREEMPTIONS, || {
-        let pool = ThreadPool::builder()
-            .threads(2)
-            .queue_capacity(2)
-            .deque_capacity(4)
-            .build()
-            .expect("a small pool builds");
+        let pool = batch_pool();
         // (flag, wake-up) pairs: loom's `Notify::wait` may wake spuriously.
         let second_ran = Arc::new((AtomicUsize::new(0), Notify::new()));
         let first_ran = Arc::new((AtomicUsize::new(0), Notify::new()));
