@@ -302,8 +302,10 @@ impl<F: FnOnce() + Send + 'static> Slice<F> {
         ran
     }
 
-    /// Anywhere else (a refused batch run by its caller): every task here,
-    /// each panic to the pool's handler.
+    /// Off the pool's workers: every task here, each panic to the pool's
+    /// handler. (Nothing runs a slice there today: a refused group comes
+    /// back to `spawn_batch` as tasks. This keeps such a run from putting
+    /// the pool's tasks on another pool's deque.)
     fn run_all_here(mut self) {
         while self.start < self.end {
             let task = self.take_first();
