@@ -307,13 +307,11 @@ impl<F: FnOnce() + Send + 'static> Slice<F> {
     /// back to `spawn_batch` as tasks. This keeps such a run from putting
     /// the pool's tasks on another pool's deque.)
     fn run_all_here(mut self) {
+        // SAFETY: a group runs only on a thread that holds its pool: one of
+        // its workers, or a caller inside one of its methods.
+        let registry = unsafe { &*self.group().registry };
         while self.start < self.end {
-            let task = self.take_first();
-            if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(task)) {
-                // SAFETY: a group runs only on a thread that holds its pool:
-                // one of its workers, or a caller inside one of its methods.
-                unsafe { &*self.group().registry }.handle_panic(panic);
-            }
+            registry.run_caught(self.take_first());
         }
     }
 }

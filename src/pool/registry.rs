@@ -342,6 +342,13 @@ impl Registry {
 
     // ----- running --------------------------------------------------------
 
+    /// Runs `task` on the calling thread, its panic to the panic handler.
+    pub(crate) fn run_caught(&self, task: impl FnOnce()) {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
+            self.handle_panic(panic);
+        }
+    }
+
     /// Gives a fire-and-forget task's panic to the handler. Never unwinds: a
     /// panicking handler is counted, so that no pool frame (a `join` waiting
     /// for a stolen job, say) is ever left by a panic that is not its own.

@@ -134,9 +134,7 @@ where
             return Err(refused(why, rest));
         }
         for task in refused_tasks {
-            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
-                registry.handle_panic(panic);
-            }
+            registry.run_caught(task);
         }
     }
 }
