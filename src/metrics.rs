@@ -28,7 +28,15 @@ impl Counters {
     pub(crate) fn bump(&self, counter: &AtomicU64) {
         // Relaxed: single writer, and readers only need an eventually fresh,
         // untorn value; no other memory is published through a counter.
-        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.add(counter, 1);
+    }
+
+    /// Adds `n` to a counter of this worker; only the worker itself calls this.
+    #[inline(always)]
+    pub(crate) fn add(&self, counter: &AtomicU64, n: u64) {
+        // Relaxed: single writer, and readers only need an eventually fresh,
+        // untorn value; no other memory is published through a counter.
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
     }
 }
 

@@ -151,6 +151,11 @@ pub struct CpuUse {
     pub submitter: f64,
     /// Every other thread: the pool's workers, or the static split's threads.
     pub others: f64,
+    /// The share of the run's wall time that its threads spent on the CPUs,
+    /// all CPU time ÷ (wall time × worker count), in percent: what is
+    /// missing was spent off every CPU (a thread waiting to be woken or
+    /// scheduled, or the machine's host taking the CPU).
+    pub busy: f64,
 }
 
 /// Every way of running the batch, alternating: wall times in milliseconds,
@@ -200,18 +205,22 @@ pub fn run(settings: &Settings, work: Work) -> (Vec<Series>, Vec<CpuUse>) {
         .map(|s| s.system)
         .filter(|&system| system != SEQUENTIAL)
         .map(|system| {
-            let median = |part: fn(&Spent) -> Duration| {
+            let median = |part: &dyn Fn(&Spent) -> f64| {
                 let values: Vec<f64> = spent
                     .iter()
                     .filter(|(s, _)| *s == system)
-                    .map(|(_, run)| ms(part(run)))
+                    .map(|(_, run)| part(run))
                     .collect();
                 percentile(&values, 50.0)
             };
+            let threads = settings.threads.max(1) as f64;
             CpuUse {
                 system,
-                submitter: median(|r| r.submitter),
-                others: median(|r| r.others),
+                submitter: median(&|r| ms(r.submitter)),
+                others: median(&|r| ms(r.others)),
+                busy: median(&|r| {
+                    (ms(r.submitter) + ms(r.others)) / (ms(r.wall) * threads) * 100.0
+                }),
             }
         })
         .collect();

@@ -279,6 +279,16 @@ pub fn main() {
              static split's threads or the pool's workers, then the thread that submitted): {}",
             spent.join(", ")
         );
+        let busy: Vec<String> = cpu
+            .iter()
+            .map(|c| format!("{} {:.1} %", c.system, c.busy))
+            .collect();
+        let _ = writeln!(
+            notes,
+            "batch CPUs busy, medians of all CPU time ÷ (wall time × {} threads): {}",
+            settings.threads,
+            busy.join(", ")
+        );
     }
 
     if wanted("burst") {

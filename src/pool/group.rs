@@ -16,14 +16,14 @@
 //!
 //! Leaves start at one task for each batch and worker; after each leaf the
 //! worker sizes the next from the time its tasks took: as many as fit in
-//! [`LEAF_TIME`], up to [`LEAF_MAX`]. Microsecond tasks run sixteen at a
-//! time, long ones one at a time.
+//! [`LEAF_TIME`], up to [`LEAF_MAX`]. Microsecond tasks run a whole group
+//! at a time, long ones one at a time.
 //!
 //! Why: with a queue slot per task, each worker of the batch workload spent
 //! about 120 ns per task beyond the task itself (the slot crossing cores, a
 //! shared claim per few tasks, a pop, the execution's bookkeeping; see
 //! `docs/benchmarks.md`), and with a deque push and pop per task (a group
-//! without leaves) no less. A leaf pays that once for up to sixteen tasks,
+//! without leaves) no less. A leaf pays that once for up to a group's tasks,
 //! and a claim from the leaf slot (a CAS on a line only its owner uses while
 //! every worker is busy) per task.
 //!
@@ -61,15 +61,18 @@ const _: () = assert!(GROUP_TASKS <= u8::MAX as usize);
 const NO_OWNER: u16 = u16::MAX;
 
 /// The most tasks a worker runs from a slice before it looks at its queues
-/// again.
-const LEAF_MAX: usize = if cfg!(loom) { 2 } else { 16 };
+/// again: a whole group.
+const LEAF_MAX: usize = if cfg!(loom) { 2 } else { GROUP_TASKS };
 
-/// The time a leaf aims at: long enough that a leaf's own cost (a push and a
-/// pop of the rest, a publication, updates of the group's count, a wake-up
-/// check, the clock) is about one percent of it, short enough that urgent
-/// work, checked between tasks, does not wait long behind a leaf.
+/// The time a leaf aims at. Urgent work and a timed-out shutdown are checked
+/// between a leaf's tasks, and idle siblings take its tasks not yet started
+/// from the slot, so this bounds only how long the worker's own queues (its
+/// deque, aged lower priority levels) wait: long enough that microsecond
+/// tasks run a group per leaf (a leaf's own cost, a publication, updates of
+/// the group's count, a wake-up check and the clock, is then paid once per
+/// group; see `docs/benchmarks.md`), and still far under a millisecond.
 #[cfg(not(loom))]
-const LEAF_TIME: Duration = Duration::from_micros(20);
+const LEAF_TIME: Duration = Duration::from_micros(80);
 
 struct Group<F> {
     /// Slices of this group not yet dropped; the last one frees the group.
@@ -284,6 +287,8 @@ impl<F: FnOnce() + Send + 'static> Slice<F> {
         self.start = self.end;
         worker.announce_leaf();
         let mut ran = 0;
+        // Tasks that returned normally, counted in one go at the end.
+        let mut clean = 0;
         while ran == 0 || !worker.leaf_should_end() {
             let Claim::Task { index, last } = slot.claim(publication) else {
                 break;
@@ -296,9 +301,13 @@ impl<F: FnOnce() + Send + 'static> Slice<F> {
             }
             // SAFETY: the claim gave this thread task `index`.
             let task = unsafe { self.read_task(index) };
-            worker.account(run_task(task));
+            match run_task(task) {
+                Outcome::Ran => clean += 1,
+                outcome => worker.account(outcome),
+            }
             ran += 1;
         }
+        worker.account_ran(clean);
         ran
     }
 
@@ -349,7 +358,7 @@ unsafe fn slice_job<F: FnOnce() + Send + 'static>(
 
 /// Times a leaf and picks the next one's size from the time per task: as
 /// many tasks as fit in [`LEAF_TIME`], from one to [`LEAF_MAX`], so short
-/// tasks run sixteen at a time and long ones one at a time. Fixed under
+/// tasks run a group at a time and long ones one at a time. Fixed under
 /// loom, whose runs must not depend on the clock.
 struct LeafClock {
     #[cfg(not(loom))]

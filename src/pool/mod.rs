@@ -205,9 +205,9 @@ impl ThreadPool {
     /// error holds that group's tasks and every task after them, unspawned,
     /// in order.
     ///
-    /// A worker runs short tasks of a batch several at a time (up to 16,
-    /// about 20 µs together); idle workers can still take every task not
-    /// yet started. See `docs/pool.md`, "Batches: groups and leaves".
+    /// A worker runs short tasks of a batch several at a time (up to a
+    /// group, about 80 µs together); idle workers can still take every task
+    /// not yet started. See `docs/pool.md`, "Batches: groups and leaves".
     ///
     /// ```
     /// let pool = weftpool::ThreadPool::builder().threads(2).build().unwrap();

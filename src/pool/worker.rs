@@ -438,6 +438,13 @@ impl WorkerThread {
         self.account(unsafe { job.execute(mode) });
     }
 
+    /// Counts `tasks` that ran without a panic, at once: a leaf counts its
+    /// tasks once at its end rather than one by one.
+    pub(crate) fn account_ran(&self, tasks: usize) {
+        let counters = self.counters();
+        counters.add(&counters.executed, tasks as u64);
+    }
+
     /// Counts what running a task did; hands its panic to the handler.
     pub(crate) fn account(&self, outcome: Outcome) {
         let counters = self.counters();
