@@ -429,3 +429,64 @@ fn dropping_the_last_handle_from_inside_a_task_does_not_hang() {
         assert_eq!(count.load(Ordering::SeqCst), 100);
     });
 }
+
+#[test]
+fn a_task_can_wait_for_one_it_spawns_while_the_pool_shuts_down() {
+    bounded(|| {
+        let pool = pool(2);
+        let (closing_tx, closing_rx) = mpsc::channel::<()>();
+        let (got_tx, got_rx) = mpsc::channel();
+        pool.spawn(move || {
+            // Spawn only once the shutdown has begun and the idle sibling has
+            // found nothing queued.
+            closing_rx.recv().unwrap();
+            thread::sleep(Duration::from_millis(50));
+            let (tx, rx) = mpsc::channel();
+            weftpool::spawn(move || tx.send(7).unwrap()).unwrap();
+            // This worker blocks here, so only the sibling can run the task.
+            got_tx
+                .send(rx.recv_timeout(Duration::from_secs(10)))
+                .unwrap();
+        })
+        .unwrap();
+        let waiter = thread::spawn(move || got_rx.recv().unwrap());
+        closing_tx.send(()).unwrap();
+        let report = pool.shutdown().unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(7));
+        assert_eq!(report.tasks_run, 2);
+        assert_eq!(report.threads_still_running, 0);
+    });
+}
+
+#[test]
+fn after_a_timed_out_shutdown_a_running_task_can_still_wait_on_its_scope() {
+    bounded(|| {
+        let pool = pool(2);
+        let (started_tx, started_rx) = mpsc::channel();
+        let (got_tx, got_rx) = mpsc::channel();
+        let gate = Gate::new();
+        let inside = gate.clone();
+        pool.spawn(move || {
+            started_tx.send(()).unwrap();
+            inside.wait();
+            weftpool::scope(|s| {
+                let (tx, rx) = mpsc::channel();
+                s.spawn(move |_| tx.send(7).unwrap());
+                // Spawned last, so this worker runs it first; it waits for
+                // the first scope task, which only the sibling can run.
+                s.spawn(move |_| {
+                    got_tx
+                        .send(rx.recv_timeout(Duration::from_secs(10)))
+                        .unwrap()
+                });
+            });
+        })
+        .unwrap();
+        started_rx.recv_timeout(HANG).unwrap();
+        let report = pool.shutdown_timeout(Duration::from_millis(20)).unwrap();
+        assert!(report.timed_out);
+        // Scope tasks must run even after the timeout: their scope waits.
+        gate.open();
+        assert_eq!(got_rx.recv().unwrap(), Ok(7));
+    });
+}

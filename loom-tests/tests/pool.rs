@@ -278,6 +278,37 @@ fn shutdown_races_spawns_from_another_thread() {
     });
 }
 
+/// A task spawns another and waits for it while the pool shuts down. The
+/// spawning worker is blocked, so only its sibling can run the new task; the
+/// sibling, which may already have found nothing queued, must not exit while
+/// a task still runs. Without that, every thread ends up blocked and loom
+/// reports the deadlock.
+#[test]
+fn a_task_may_wait_for_one_it_spawns_while_the_pool_shuts_down() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = Arc::new(small_pool(2));
+        // A (flag, wake-up) pair: loom's `Notify::wait` may wake spuriously.
+        let inner_ran = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let (ran, inner_pool) = (inner_ran.clone(), pool.clone());
+        pool.spawn(move || {
+            let signal = ran.clone();
+            // From a worker: onto its own deque, even once the pool closes.
+            let spawned = inner_pool.spawn(move || {
+                signal.0.store(1, SeqCst);
+                signal.1.notify();
+            });
+            assert!(spawned.is_ok());
+            while ran.0.load(SeqCst) == 0 {
+                ran.1.wait();
+            }
+        })
+        .unwrap_or_else(|_| panic!("an open pool takes a task"));
+        let report = pool.shutdown().unwrap();
+        assert_eq!(report.tasks_run, 2);
+        assert_eq!(inner_ran.0.load(SeqCst), 1);
+    });
+}
+
 /// As above with two workers and one spawn.
 #[test]
 fn shutdown_races_a_spawn_with_two_workers() {
@@ -393,17 +424,16 @@ fn batch_group_is_shared_by_two_workers_and_every_task_runs_once() {
 fn a_task_of_a_leaf_may_wait_for_the_next_one() {
     explore_bounded(TWO_WORKER_PREEMPTIONS, || {
         let pool = batch_pool();
-        // (flag, wake-up) pairs: loom's `Notify::wait` may wake spuriously.
+        // A (flag, wake-up) pair: loom's `Notify::wait` may wake spuriously.
         let second_ran = Arc::new((AtomicUsize::new(0), Notify::new()));
-        let first_ran = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let first_ran = Arc::new(AtomicUsize::new(0));
         let first = {
             let (second_ran, first_ran) = (second_ran.clone(), first_ran.clone());
             Box::new(move || {
                 while second_ran.0.load(SeqCst) == 0 {
                     second_ran.1.wait();
                 }
-                first_ran.0.store(1, SeqCst);
-                first_ran.1.notify();
+                first_ran.store(1, SeqCst);
             }) as Box<dyn FnOnce() + Send>
         };
         let second = {
@@ -414,12 +444,8 @@ fn a_task_of_a_leaf_may_wait_for_the_next_one() {
             }) as Box<dyn FnOnce() + Send>
         };
         assert_eq!(pool.spawn_batch([first, second]).ok(), Some(2));
-        // Not through shutdown: an idle worker exits once it sees no work
-        // queued, even while a sibling holds a task it has taken.
-        while first_ran.0.load(SeqCst) == 0 {
-            first_ran.1.wait();
-        }
         let report = pool.shutdown().unwrap();
         assert_eq!(report.tasks_run, 2);
+        assert_eq!(first_ran.load(SeqCst), 1);
     });
 }

@@ -132,6 +132,7 @@ impl ThreadPool {
                 Ok(handle) => handles.push(Some(handle)),
                 Err(source) => {
                     // Stop the workers already started; nothing was admitted.
+                    registry.never_started(threads - index);
                     registry.close();
                     for handle in handles.into_iter().flatten() {
                         let _ = handle.join();

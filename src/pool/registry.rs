@@ -91,6 +91,13 @@ pub(crate) struct Registry {
     gate: CachePadded<AtomicUsize>,
     /// Set when a bounded shutdown ran out of time: queued jobs are dropped.
     pub(crate) aborting: AtomicBool,
+    /// Workers resting at shutdown with nothing queued (and workers whose
+    /// thread never started): they run nothing more unless a sibling's
+    /// running task spawns work. All exit once every worker is counted here.
+    pub(crate) resting: CachePadded<AtomicUsize>,
+    /// Set by the worker whose rest found every worker resting and nothing
+    /// queued: no task runs, so none can spawn more, and every worker exits.
+    pub(crate) quiescent: AtomicBool,
     /// Outside submitters blocked on a full injector.
     blocked: CachePadded<AtomicUsize>,
     room: Mutex<()>,
@@ -136,6 +143,8 @@ impl Registry {
             config,
             gate: CachePadded::new(AtomicUsize::new(0)),
             aborting: AtomicBool::new(false),
+            resting: CachePadded::new(AtomicUsize::new(0)),
+            quiescent: AtomicBool::new(false),
             blocked: CachePadded::new(AtomicUsize::new(0)),
             room: Mutex::new(()),
             room_freed: Condvar::new(),
@@ -381,6 +390,13 @@ impl Registry {
         self.sleep.wake_all();
         // Blocked submitters were admitted; they wait for room, which the
         // draining workers make.
+    }
+
+    /// Counts `count` workers whose threads never started as resting, so
+    /// that the started ones can exit (a failed `build`).
+    pub(crate) fn never_started(&self, count: usize) {
+        // SeqCst: as every change of `resting` (see `WorkerThread::rest`).
+        self.resting.fetch_add(count, Ordering::SeqCst);
     }
 
     pub(crate) fn worker_exited(&self) {

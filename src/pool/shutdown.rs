@@ -2,9 +2,11 @@
 //!
 //! `close` sets the closing flag (after which outside spawns are refused and
 //! handed back) and wakes every worker. Work already admitted, including work
-//! that admitted tasks spawn, still runs: a worker exits only when closing is
-//! set, no outside submission is between its check and its push, and it finds
-//! nothing in any queue. A bounded shutdown that runs out of time sets
+//! that admitted tasks spawn, still runs: a worker rests once closing is set,
+//! no outside submission is between its check and its push, and it finds
+//! nothing in any queue; all exit once every worker rests (a running task may
+//! still spawn work that only a resting sibling can run while the task waits
+//! for it). A bounded shutdown that runs out of time sets
 //! `aborting`: workers then drop the jobs they take instead of running them
 //! (join handles report `Cancelled`), and the report says what was left.
 
@@ -30,7 +32,8 @@ pub struct ShutdownReport {
     /// cancelled. One per task, except that a group of tasks from one
     /// `spawn_batch` counts once: `tasks_cancelled` counts its tasks.
     pub tasks_abandoned: usize,
-    /// Workers still running (a task) when the wait ended; they exit after it.
+    /// Workers that had not exited when the wait ended: those running a task,
+    /// and their drained siblings, which rest until no task runs.
     pub threads_still_running: usize,
     /// How long the shutdown waited.
     pub elapsed: Duration,

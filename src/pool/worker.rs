@@ -51,6 +51,14 @@ thread_local! {
     static CURRENT: Cell<*const WorkerThread> = Cell::new(ptr::null());
 }
 
+/// How a worker's rest at shutdown ended (see `WorkerThread::rest`).
+enum Rest {
+    /// Every worker rests with nothing queued.
+    Exit,
+    /// Work may have appeared: look again, searching if woken as a searcher.
+    Woken(Wake),
+}
+
 /// The state a worker thread keeps to itself.
 pub(crate) struct WorkerThread {
     index: usize,
@@ -238,11 +246,15 @@ impl WorkerThread {
                 continue;
             }
             if self.registry.drained_admissions() && !self.has_work() {
-                if searching {
-                    self.stop_searching();
-                }
+                self.leave_search(&mut searching);
                 self.lower_share_requests();
-                return;
+                match self.rest() {
+                    Rest::Exit => return,
+                    Rest::Woken(wake) => {
+                        searching = wake == Wake::Searching;
+                        continue;
+                    }
+                }
             }
             self.counters().bump(&self.counters().parks);
             let wake = self.registry.sleep.park(self.index, searching, || {
@@ -250,6 +262,51 @@ impl WorkerThread {
             });
             searching = wake == Wake::Searching;
         }
+    }
+
+    /// At shutdown, with nothing queued: a sibling may still be running a
+    /// task that spawns more work and waits for it, so this worker exits only
+    /// once every worker rests with nothing queued (no task runs, so none can
+    /// spawn). Until then it sleeps, and it leaves the rest before it takes
+    /// any work. An aborted shutdown does not end a rest: a sibling's task
+    /// may still wait on a must-run job it spawns.
+    fn rest(&self) -> Rest {
+        let registry = &*self.registry;
+        // SeqCst, though only the RMW chain is needed (AcqRel): each resting
+        // worker found nothing queued after its own pushes, and took whatever
+        // it took before its increment, so the increment that completes the
+        // count reads all of that and the look below sees what is left.
+        let resting = registry.resting.fetch_add(1, Ordering::SeqCst) + 1;
+        if resting == registry.num_workers() && !self.has_work() {
+            // SeqCst: a resting worker reads it in its last look, after
+            // joining the sleepers under the lock that `wake_all` takes next,
+            // or after that wake-up's notification.
+            registry.quiescent.store(true, Ordering::SeqCst);
+            registry.sleep.wake_all();
+            return Rest::Exit;
+        }
+        // SeqCst: as the store above.
+        let quiescent = || registry.quiescent.load(Ordering::SeqCst);
+        let wake = if self.has_work() || quiescent() {
+            None
+        } else {
+            self.counters().bump(&self.counters().parks);
+            Some(
+                registry
+                    .sleep
+                    .park(self.index, false, || self.has_work() || quiescent()),
+            )
+        };
+        if quiescent() {
+            if wake == Some(Wake::Searching) {
+                // Counted as a searcher by its waker: undo that on the way out.
+                self.stop_searching();
+            }
+            return Rest::Exit;
+        }
+        // SeqCst: as the increment.
+        registry.resting.fetch_sub(1, Ordering::SeqCst);
+        Rest::Woken(wake.unwrap_or(Wake::Plain))
     }
 
     // ----- finding work ---------------------------------------------------
