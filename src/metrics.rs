@@ -26,8 +26,6 @@ impl Counters {
     /// Adds one to a counter of this worker; only the worker itself calls this.
     #[inline(always)]
     pub(crate) fn bump(&self, counter: &AtomicU64) {
-        // Relaxed: single writer, and readers only need an eventually fresh,
-        // untorn value; no other memory is published through a counter.
         self.add(counter, 1);
     }
 
