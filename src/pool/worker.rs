@@ -287,18 +287,14 @@ impl WorkerThread {
         }
         // SeqCst: as the store above.
         let quiescent = || registry.quiescent.load(Ordering::SeqCst);
-        let wake = if self.has_work() || quiescent() {
-            None
-        } else {
-            self.counters().bump(&self.counters().parks);
-            Some(
-                registry
-                    .sleep
-                    .park(self.index, false, || self.has_work() || quiescent()),
-            )
-        };
+        // Park's last look returns at once if work or the end is already
+        // there.
+        self.counters().bump(&self.counters().parks);
+        let wake = registry
+            .sleep
+            .park(self.index, false, || self.has_work() || quiescent());
         if quiescent() {
-            if wake == Some(Wake::Searching) {
+            if wake == Wake::Searching {
                 // Counted as a searcher by its waker: undo that on the way out.
                 self.stop_searching();
             }
@@ -306,7 +302,7 @@ impl WorkerThread {
         }
         // SeqCst: as the increment.
         registry.resting.fetch_sub(1, Ordering::SeqCst);
-        Rest::Woken(wake.unwrap_or(Wake::Plain))
+        Rest::Woken(wake)
     }
 
     // ----- finding work ---------------------------------------------------
