@@ -16,7 +16,9 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use crate::common::{alternate, ms, percentile, spin, Countdown, Series, Settings, Trial, Work};
+use crate::common::{
+    alternate_twice, ms, percentile, spin, Countdown, Series, Settings, Trial, Work, TWIN_SUFFIX,
+};
 use crate::forkjoin::SEQUENTIAL;
 use crate::resources::{process_cpu_time, thread_cpu_time};
 use crate::systems::{with_pool, Executors, Pool, Rayon, Threadpool, Weft};
@@ -27,6 +29,9 @@ pub const TASK_US: f64 = 1.0;
 pub const WEFT_BATCH: &str = "weftpool spawn_batch";
 /// weftpool submitting one `spawn` per task.
 pub const WEFT_SINGLE: &str = "weftpool spawn";
+/// `spawn_batch` measured a second time in every round (the A/A check);
+/// ends in `common::TWIN_SUFFIX`.
+pub const WEFT_BATCH_AGAIN: &str = "weftpool spawn_batch again";
 /// The reference: the tasks divided among plain threads before they start.
 pub const STATIC_SPLIT: &str = "static split";
 
@@ -196,14 +201,15 @@ pub fn run(settings: &Settings, work: Work) -> (Vec<Series>, Vec<CpuUse>) {
             Box::new(move || record(Threadpool::NAME, single::<Threadpool>(s, n, iters))),
         ),
     ];
-    let series = alternate(settings.rounds, &mut trials);
+    let series = alternate_twice(settings.rounds, &mut trials, WEFT_BATCH, WEFT_BATCH_AGAIN);
     drop(trials);
     let spent = spent.into_inner();
-    // Every system that recorded its runs, in the order of the trials.
+    // Every system that recorded its runs, in the order of the trials (the
+    // A/A twin's runs are recorded as its subject's).
     let cpu = series
         .iter()
         .map(|s| s.system)
-        .filter(|&system| system != SEQUENTIAL)
+        .filter(|&system| system != SEQUENTIAL && !system.ends_with(TWIN_SUFFIX))
         .map(|system| {
             let median = |part: &dyn Fn(&Spent) -> f64| {
                 let values: Vec<f64> = spent

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use crate::common::{alternate, ms, spin, Series, Settings, Trial, Work};
+use crate::common::{alternate_twice, ms, spin, Series, Settings, Trial, Work};
 use crate::forkjoin::SEQUENTIAL;
 
 /// The capacity of every channel.
@@ -247,7 +247,12 @@ fn setup(settings: &Settings, pairs: usize, iters: u64) -> Vec<Series> {
             Box::new(move || vec![ms(consumer_work_alone(m, iters))]),
         ));
     }
-    alternate(settings.rounds, &mut trials)
+    alternate_twice(
+        settings.rounds,
+        &mut trials,
+        Weft::NAME,
+        crate::systems::WEFT_AGAIN,
+    )
 }
 
 /// The consumer's work on `messages` values, on the calling thread, without

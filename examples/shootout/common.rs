@@ -204,23 +204,63 @@ impl Series {
 /// measured (one value, or many samples).
 pub type Trial<'a> = (&'static str, Box<dyn FnMut() -> Vec<f64> + 'a>);
 
-/// Runs every trial once per round, rotating which goes first so that no
-/// system always follows the same neighbour, and collects each system's
-/// values.
+/// How the A/A twin of a system is named: the system's name and this.
+pub const TWIN_SUFFIX: &str = " again";
+
+/// Runs every trial once per round and collects each system's values; see
+/// [`alternate_twice`].
 pub fn alternate(rounds: usize, trials: &mut [Trial<'_>]) -> Vec<Series> {
+    run_rounds(rounds, trials, None)
+}
+
+/// Like [`alternate`], with the trial named `subject` run a second time in
+/// every round, in a place of its own in the order, and recorded as `twin`:
+/// an A/A check. The twin is the same system measured the same way, so how
+/// far its figure lands from the subject's shows how much the machine moves
+/// a result within one run.
+pub fn alternate_twice(
+    rounds: usize,
+    trials: &mut [Trial<'_>],
+    subject: &str,
+    twin: &'static str,
+) -> Vec<Series> {
+    let index = trials
+        .iter()
+        .position(|(system, _)| *system == subject)
+        .expect("the twin's subject is one of the trials");
+    run_rounds(rounds, trials, Some((index, twin)))
+}
+
+/// The rounds: each starts one place further along the order and every
+/// second one walks it backwards, so that no system always goes first or
+/// always follows the same neighbour (a pool whose threads are still
+/// winding down when the next one starts does not always disturb the same
+/// system).
+fn run_rounds(
+    rounds: usize,
+    trials: &mut [Trial<'_>],
+    twin: Option<(usize, &'static str)>,
+) -> Vec<Series> {
     let mut series: Vec<Series> = trials
         .iter()
-        .map(|(system, _)| Series {
+        .map(|(system, _)| *system)
+        .chain(twin.map(|(_, name)| name))
+        .map(|system| Series {
             system,
             values: Vec::new(),
         })
         .collect();
-    let n = trials.len();
+    let slots = series.len();
     for round in 0..rounds {
-        for k in 0..n {
-            let i = (round + k) % n;
-            let values = (trials[i].1)();
-            series[i].values.extend(values);
+        for k in 0..slots {
+            let step = if round % 2 == 0 { k } else { slots - 1 - k };
+            let slot = (round + step) % slots;
+            let trial = match twin {
+                Some((subject, _)) if slot == trials.len() => subject,
+                _ => slot,
+            };
+            let values = (trials[trial].1)();
+            series[slot].values.extend(values);
         }
     }
     series

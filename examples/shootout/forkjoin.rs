@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use crate::common::{alternate, ms, Series, Settings, Trial};
-use crate::systems::{chili_pool, with_pool, Pool, Rayon, Weft};
+use crate::common::{alternate, alternate_twice, ms, Series, Settings, Trial};
+use crate::systems::{chili_pool, with_pool, Pool, Rayon, Weft, WEFT_AGAIN};
 
 /// The name of the single-threaded reference.
 pub const SEQUENTIAL: &str = "sequential";
@@ -166,7 +166,7 @@ pub fn run(settings: &Settings) -> (Vec<Series>, Vec<Series>) {
             )
         })
         .collect();
-    let fib = alternate(settings.rounds, &mut fib_trials);
+    let fib = alternate_twice(settings.rounds, &mut fib_trials, Weft::NAME, WEFT_AGAIN);
 
     let tree = Node::tree(settings.tree_depth);
     let tree_expect = (1u64 << settings.tree_depth) - 1;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::{alternate, Series, Settings, Trial};
-use crate::systems::{with_pool, Executors, Pool, Rayon, StdThread, Threadpool, Weft};
+use crate::common::{alternate_twice, Series, Settings, Trial};
+use crate::systems::{with_pool, Executors, Pool, Rayon, StdThread, Threadpool, Weft, WEFT_AGAIN};
 
 /// The floor set by `thread::park`/`unpark`.
 pub const PARK_FLOOR: &str = "park/unpark floor";
@@ -216,5 +216,5 @@ pub fn run(settings: &Settings, pace: Pace) -> Vec<Series> {
             Box::new(move || floor_latency(per_round, pace, true)),
         )),
     }
-    alternate(rounds, &mut trials)
+    alternate_twice(rounds, &mut trials, Weft::NAME, WEFT_AGAIN)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
-use crate::common::{percentile, Series};
+use crate::common::{percentile, Series, TWIN_SUFFIX};
 
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +87,9 @@ pub struct Row {
     /// Every other system's value; references (floors, sequential) are not
     /// peers.
     pub others: Vec<(&'static str, f64)>,
+    /// weftpool's A/A twin, when the workload measured one: the same
+    /// variant measured a second time in the same rounds.
+    pub twin: Option<(&'static str, f64)>,
     /// Targets weftpool is held to.
     pub targets: Vec<Target>,
 }
@@ -142,6 +145,10 @@ impl Row {
                 .filter(|s| !s.system.starts_with("weftpool"))
                 .map(|s| (s.system, value(s)))
                 .collect(),
+            twin: series
+                .iter()
+                .find(|s| s.system.strip_suffix(TWIN_SUFFIX) == Some(subject))
+                .map(|s| (s.system, value(s))),
             targets: Vec::new(),
         }
     }
@@ -178,6 +185,12 @@ impl Row {
     /// weftpool ÷ the best peer.
     pub fn ratio_to_best(&self) -> Option<f64> {
         self.best_peer().map(|(_, v)| self.subject.1 / v)
+    }
+
+    /// The A/A ratio: weftpool's twin ÷ weftpool, two measurements of the
+    /// same thing in the same rounds.
+    pub fn twin_ratio(&self) -> Option<f64> {
+        self.twin.map(|(_, v)| v / self.subject.1)
     }
 
     /// How each target came out: the measured figure and the verdict.
@@ -293,15 +306,20 @@ pub fn results_table(rows: &[Row]) -> String {
     out
 }
 
-/// Every target and how it came out, as a Markdown table.
+/// Every target and how it came out, as a Markdown table, with the row's
+/// A/A ratio where the workload measured weftpool twice.
 pub fn targets_table(rows: &[Row]) -> String {
-    let mut out = String::from("| workload | metric | target | measured | verdict |\n");
-    out.push_str("|---|---|---|---:|---|\n");
+    let mut out = String::from("| workload | metric | target | measured | verdict | A/A |\n");
+    out.push_str("|---|---|---|---:|---|---:|\n");
     for r in rows {
+        let twin = r
+            .twin_ratio()
+            .filter(|x| x.is_finite())
+            .map_or("–".to_string(), |x| format!("{x:.2}"));
         for (target, measured, verdict) in r.verdicts() {
             let _ = writeln!(
                 out,
-                "| {} | {} | {target} | {measured} | {verdict} |",
+                "| {} | {} | {target} | {measured} | {verdict} | {twin} |",
                 r.workload, r.metric
             );
         }
@@ -317,7 +335,7 @@ pub fn write_results_csv(rows: &[Row], path: &Path) -> io::Result<()> {
             Better::Lower => "lower",
             Better::Higher => "higher",
         };
-        for (system, value) in std::iter::once(&r.subject).chain(&r.others) {
+        for (system, value) in std::iter::once(&r.subject).chain(&r.others).chain(&r.twin) {
             let _ = writeln!(
                 out,
                 "{},{},{},{better},{system},{value}",

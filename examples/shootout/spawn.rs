@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use executors::Executor as _;
 
-use crate::common::{alternate, ms, Countdown, Series, Settings, Trial};
-use crate::systems::{with_pool, Executors, Pool, Rayon, Threadpool, Weft};
+use crate::common::{alternate_twice, ms, Countdown, Series, Settings, Trial};
+use crate::systems::{with_pool, Executors, Pool, Rayon, Threadpool, Weft, WEFT_AGAIN};
 
 /// `n` tasks spawned from the calling (non-worker) thread, until the last
 /// one ran.
@@ -112,7 +112,12 @@ pub fn run(settings: &Settings) -> (Vec<Series>, Vec<Series>) {
             Box::new(|| vec![ms(external::<Threadpool>(s, n))]),
         ),
     ];
-    let external = alternate(settings.rounds, &mut external_trials);
+    let external = alternate_twice(
+        settings.rounds,
+        &mut external_trials,
+        Weft::NAME,
+        WEFT_AGAIN,
+    );
     let mut internal_trials: Vec<Trial<'_>> = vec![
         (Weft::NAME, Box::new(|| vec![ms(internal_weft(s, n))])),
         (Rayon::NAME, Box::new(|| vec![ms(internal_rayon(s, n))])),
@@ -125,6 +130,11 @@ pub fn run(settings: &Settings) -> (Vec<Series>, Vec<Series>) {
             Box::new(|| vec![ms(internal_threadpool(s, n))]),
         ),
     ];
-    let internal = alternate(settings.rounds, &mut internal_trials);
+    let internal = alternate_twice(
+        settings.rounds,
+        &mut internal_trials,
+        Weft::NAME,
+        WEFT_AGAIN,
+    );
     (external, internal)
 }

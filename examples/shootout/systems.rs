@@ -54,6 +54,11 @@ pub fn weft_builder(settings: &Settings) -> weftpool::ThreadPoolBuilder {
     }
 }
 
+/// weftpool measured a second time in every round of a workload with a
+/// target: the A/A check (see `common::alternate_twice`); ends in
+/// `common::TWIN_SUFFIX`.
+pub const WEFT_AGAIN: &str = "weftpool again";
+
 /// weftpool with its defaults (apart from the worker count and pinning).
 pub struct Weft(pub weftpool::ThreadPool);
 
