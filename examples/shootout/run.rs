@@ -254,10 +254,14 @@ pub fn main() {
             .cloned()
             .collect();
         let split = find(&series, batch::STATIC_SPLIT).map_or(f64::NAN, efficiency);
-        for (variant, target) in [(batch::WEFT_BATCH, 90.0), (batch::WEFT_SINGLE, 80.0)] {
+        let variants = [
+            (batch::WEFT_BATCH, Some(batch::WEFT_BATCH_AGAIN), 90.0),
+            (batch::WEFT_SINGLE, None, 80.0),
+        ];
+        for (variant, twin, target) in variants {
             let mut with: Vec<Series> = peers.clone();
             with.extend(find(&series, variant).cloned());
-            with.extend(find(&series, batch::WEFT_BATCH_AGAIN).cloned());
+            with.extend(twin.and_then(|twin| find(&series, twin)).cloned());
             let metric = format!("{n} × 1 µs, {}", variant.trim_start_matches("weftpool "));
             rows.push(
                 Row::from_series(
