@@ -80,7 +80,7 @@ fn urgent_external_spawns_are_each_taken_once() {
 #[test]
 fn internal_spawns_are_each_taken_once() {
     bounded(|| {
-        // Fewer tasks than the deque holds: nothing spills or runs inline.
+        // Fewer tasks than the deque holds: nothing runs inline.
         const N: usize = 2_000;
         let pool = builder(2).deque_capacity(4096).build().unwrap();
         let count = Arc::new(AtomicUsize::new(0));

@@ -1,11 +1,12 @@
 //! Overflow policies on a full injector: `Block` (backpressure), `Reject`
-//! (the task comes back), `CallerRuns`, and `try_spawn`, which never blocks.
+//! (the task comes back), `CallerRuns`, and `try_spawn`, which never blocks;
+//! and what a worker does when its own queues are full.
 // Real threads and the free functions: not built under loom.
 #![cfg(not(loom))]
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -333,6 +334,49 @@ fn a_worker_never_blocks_on_full_queues_it_runs_the_task_instead() {
         let report = pool.shutdown().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), N);
         assert_eq!(report.tasks_run, N as u64 + 1);
+    });
+}
+
+#[test]
+fn a_full_deque_runs_the_next_task_on_the_spot_and_leaves_the_injector_alone() {
+    bounded(|| {
+        const N: usize = 10;
+        const DEQUE: usize = 2;
+        // One worker, so a task that runs while the spawning task is still in
+        // its loop ran inside `spawn`. The injector has plenty of room.
+        let pool = Arc::new(builder(1).deque_capacity(DEQUE).build().unwrap());
+        let spawning = Arc::new(AtomicBool::new(false));
+        let ran_inside_spawn = Arc::new(AtomicUsize::new(0));
+        let count = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = mpsc::channel();
+        let inside = pool.clone();
+        let (flag, inline, c) = (spawning.clone(), ran_inside_spawn.clone(), count.clone());
+        pool.spawn(move || {
+            flag.store(true, Ordering::SeqCst);
+            for _ in 0..N {
+                let (flag, inline, c) = (flag.clone(), inline.clone(), c.clone());
+                inside
+                    .spawn(move || {
+                        if flag.load(Ordering::SeqCst) {
+                            inline.fetch_add(1, Ordering::SeqCst);
+                        }
+                        c.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap();
+            }
+            flag.store(false, Ordering::SeqCst);
+            tx.send(inside.metrics().injector_depth[Priority::Normal.index()])
+                .unwrap();
+        })
+        .unwrap();
+        assert_eq!(
+            rx.recv_timeout(HANG).unwrap(),
+            0,
+            "work moved to the injector"
+        );
+        pool.shutdown().unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), N);
+        assert_eq!(ran_inside_spawn.load(Ordering::SeqCst), N - DEQUE);
     });
 }
 

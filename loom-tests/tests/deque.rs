@@ -146,9 +146,9 @@ fn steal_batch_races_pop() {
     });
 }
 
-/// The owner moves its two oldest items out with one claim (as a pool worker
-/// spills half of its deque to the injector) while a thief steals and the
-/// owner's sink pushes one more item; then the owner pops the rest.
+/// The owner moves its two oldest items out with one claim while a thief
+/// steals and the owner's sink pushes one more item; then the owner pops the
+/// rest.
 #[test]
 fn take_oldest_races_a_thief() {
     explore(|start| {

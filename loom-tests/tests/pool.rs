@@ -235,6 +235,25 @@ fn spawn_from_a_worker_wakes_a_sibling() {
     });
 }
 
+/// A task on a worker spawns one task more than its deque holds while the
+/// sibling may be stealing: whichever spawn finds the deque full runs its
+/// task on the spot, and every task runs exactly once before the scope ends.
+#[test]
+fn a_spawn_that_finds_the_deque_full_runs_its_task_at_once() {
+    explore_bounded(TWO_WORKER_PREEMPTIONS, || {
+        let pool = small_pool(2);
+        let ran = AtomicUsize::new(0);
+        pool.scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|_| {
+                    ran.fetch_add(1, SeqCst);
+                });
+            }
+        });
+        assert_eq!(ran.load(SeqCst), 3);
+    });
+}
+
 /// A thread outside the pool (not the one that built it) spawns with a handle
 /// and joins: it parks until the worker finishes the task and wakes it.
 #[test]

@@ -173,8 +173,9 @@ impl ThreadPoolBuilder {
     }
 
     /// How many tasks each worker's deque holds; a power of two (default
-    /// 32768: 512 KiB per worker, so that a task spawning a large batch
-    /// rarely spills to the injector).
+    /// 32768: 1.25 MiB per worker on 64-bit targets, at five words per
+    /// task). A task spawned on a worker whose deque is full runs at once,
+    /// on that worker: the default leaves room for large bursts.
     pub fn deque_capacity(mut self, n: usize) -> Self {
         self.deque_capacity = n;
         self

@@ -335,6 +335,11 @@ mod tests {
     }
 
     #[test]
+    fn a_job_ref_is_five_words() {
+        assert_eq!(mem::size_of::<JobRef>(), 5 * mem::size_of::<usize>());
+    }
+
+    #[test]
     fn closures_up_to_three_words_and_word_alignment_travel_inline() {
         let (a, b, c, d) = (1usize, 2usize, 3usize, 4usize);
         assert!(inline(&|| ()));

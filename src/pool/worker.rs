@@ -486,8 +486,8 @@ impl WorkerThread {
             Mode::Run
         };
         // SAFETY: every JobRef is executed exactly once: this one was taken
-        // out of a queue by this thread, or no queue took it (`push`,
-        // `spill_half`) and it is run here instead.
+        // out of a queue by this thread, or no queue took it (`push`) and it
+        // is run here instead.
         self.account(unsafe { job.execute(mode) });
     }
 
@@ -521,32 +521,21 @@ impl WorkerThread {
     }
 
     /// Pushes a job spawned by a task running on this worker. Normal priority
-    /// goes to the own deque (no shared write); a full deque moves half of
-    /// itself to the injector, as far as it has room; other priorities go to
-    /// the injector. A worker never blocks on a full queue: if nothing has
-    /// room, it runs the job now.
+    /// goes to the own deque (no shared write); other priorities go to the
+    /// injector, so that every worker sees them. A worker never blocks on a
+    /// full queue: if the queue has no room, it runs the job now.
+    ///
+    /// A full deque does not move work to the injector: its siblings are
+    /// already stealing from that backlog, and the move put each task it
+    /// moved through one more queue, paid for by the spawning worker, which
+    /// is the one that limits such a stream (docs/benchmarks.md).
     pub(crate) fn push(&self, priority: Priority, job: JobRef) {
-        let job = if priority == Priority::Normal {
-            match self.deque.push(job) {
-                Ok(()) => {
-                    self.registry.sleep.notify_one();
-                    return;
-                }
-                Err(job) => {
-                    self.spill_half();
-                    match self.deque.push(job) {
-                        Ok(()) => {
-                            self.registry.sleep.notify_one();
-                            return;
-                        }
-                        Err(job) => job,
-                    }
-                }
-            }
+        let queued = if priority == Priority::Normal {
+            self.deque.push(job)
         } else {
-            job
+            self.registry.injector.push(priority, job)
         };
-        match self.registry.injector.push(priority, job) {
+        match queued {
             Ok(()) => self.registry.sleep.notify_one(),
             Err(job) => self.execute(job),
         }
@@ -569,36 +558,6 @@ impl WorkerThread {
         self.registry.injector.push(priority, job)?;
         self.registry.sleep.notify_one();
         Ok(())
-    }
-
-    /// Moves the older half of the own deque to the injector (as Normal
-    /// work), as far as the injector has room; nothing when it is full, and
-    /// then the caller runs its job itself. Jobs the injector refuses midway
-    /// run here, after the move.
-    ///
-    /// The move claims the whole batch at once ([`crate::deque::Worker::take_oldest`]):
-    /// stealing item by item from the own deque cost a fence and two CASes
-    /// per item, and a worker spawning a stream of tasks spilled every one.
-    fn spill_half(&self) {
-        let injector = &self.registry.injector;
-        let room = injector.capacity_per_level() - injector.len_of(Priority::Normal);
-        // No job runs while the claim is held (thieves would be shut out of
-        // this deque for as long as it runs): the few the injector refuses,
-        // because others filled it meanwhile, run after the hand-back.
-        let mut refused = Vec::new();
-        let moved = self
-            .deque
-            .take_oldest((self.deque.len() / 2).min(room), |job| {
-                if let Err(job) = injector.push(Priority::Normal, job) {
-                    refused.push(job);
-                }
-            });
-        if moved > refused.len() {
-            self.registry.sleep.notify_many(2);
-        }
-        for job in refused {
-            self.execute(job);
-        }
     }
 
     // ----- waiting without blocking ------------------------------------------
