@@ -28,7 +28,7 @@ fn submit(
 ) -> Result<(), (JobRef, Refusal)> {
     match registry.current_worker() {
         // A worker never blocks on its own pool: `push` runs the job inline
-        // when nothing has room. Only `Reject` hands it back.
+        // when its queue has no room. Only `Reject` hands it back.
         Some(worker) if overflow == Overflow::Reject => worker
             .try_push(priority, job)
             .map_err(|job| (job, Refusal::Full)),
