@@ -85,6 +85,20 @@ fn counting(counter: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
     }
 }
 
+/// A scope on `pool` whose body spawns `tasks` tasks that each count their
+/// run; checks that the scope returns only after all of them ran.
+fn scope_of_counting_tasks(pool: &ThreadPool, tasks: usize) {
+    let ran = AtomicUsize::new(0);
+    pool.scope(|s| {
+        for _ in 0..tasks {
+            s.spawn(|_| {
+                ran.fetch_add(1, SeqCst);
+            });
+        }
+    });
+    assert_eq!(ran.load(SeqCst), tasks);
+}
+
 /// The message of the panics the models raise on purpose.
 const DELIBERATE: &str = "deliberate panic in a loom model";
 
@@ -241,16 +255,7 @@ fn spawn_from_a_worker_wakes_a_sibling() {
 #[test]
 fn a_spawn_that_finds_the_deque_full_runs_its_task_at_once() {
     explore_bounded(TWO_WORKER_PREEMPTIONS, || {
-        let pool = small_pool(2);
-        let ran = AtomicUsize::new(0);
-        pool.scope(|s| {
-            for _ in 0..3 {
-                s.spawn(|_| {
-                    ran.fetch_add(1, SeqCst);
-                });
-            }
-        });
-        assert_eq!(ran.load(SeqCst), 3);
+        scope_of_counting_tasks(&small_pool(2), 3);
     });
 }
 
@@ -396,15 +401,7 @@ fn blocked_submitter_is_woken_when_the_worker_makes_room() {
 fn scope_waits_for_tasks_counted_in_batches() {
     explore_bounded(TWO_WORKER_PREEMPTIONS, || {
         let pool = small_pool(2);
-        let ran = AtomicUsize::new(0);
-        pool.scope(|s| {
-            for _ in 0..1 {
-                s.spawn(|_| {
-                    ran.fetch_add(1, SeqCst);
-                });
-            }
-        });
-        assert_eq!(ran.load(SeqCst), 1);
+        scope_of_counting_tasks(&pool, 1);
         pool.shutdown().unwrap();
     });
 }
