@@ -29,9 +29,6 @@ const FIRST_LEAF: usize = if cfg!(loom) { 2 } else { 1 };
 /// The most tasks a worker takes from a non-urgent injector level at once.
 const INJECT_BATCH: usize = 8;
 
-/// An idle search round pauses at most `1 << MAX_ROUND_SHIFT` times.
-const MAX_ROUND_SHIFT: u32 = 2;
-
 /// One idle search round in this many also checks for shutdown.
 const RARE_ROUNDS: u32 = 64;
 
@@ -649,10 +646,11 @@ impl WorkerThread {
 /// lost its CPU for a time slice while submitters relied on it and woke
 /// nobody was the reason this loop never yielded before.
 ///
-/// Rounds stay short (at most `1 << MAX_ROUND_SHIFT` pauses): a pause costs
-/// tens of nanoseconds or more on current x86 cores, and work published
-/// during a round waits for its end, so long rounds put half a round in
-/// front of every task found by spinning.
+/// A round pauses once: a pause costs tens of nanoseconds or more on current
+/// x86 cores, and work published during a round waits for its end, so every
+/// pause added to a round puts half of it in front of each task found by
+/// spinning (rounds of up to four pauses measured slower; see
+/// docs/benchmarks.md, "A searching worker pauses once per round").
 struct Spin {
     window: std::time::Duration,
     start: Option<Instant>,
@@ -686,9 +684,7 @@ impl Spin {
             return false;
         }
         self.rounds = self.rounds.wrapping_add(1);
-        for _ in 0..(1u32 << self.rounds.min(MAX_ROUND_SHIFT)) {
-            crate::sync::spin_loop();
-        }
+        crate::sync::spin_loop();
         if self.rounds % 4 == 0 {
             let start = *self.start.get_or_insert_with(Instant::now);
             let spun = start.elapsed();
