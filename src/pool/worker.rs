@@ -527,34 +527,37 @@ impl WorkerThread {
     /// moved through one more queue, paid for by the spawning worker, which
     /// is the one that limits such a stream (docs/benchmarks.md).
     pub(crate) fn push(&self, priority: Priority, job: JobRef) {
+        if let Err(job) = self.push_to_first_choice(priority, job) {
+            self.execute(job);
+        }
+    }
+
+    /// Like `push`, but hands the job back instead of running it when no
+    /// queue has room (`try_spawn`, `Overflow::Reject`): a Normal job the
+    /// full deque refused tries the injector before it comes back.
+    pub(crate) fn try_push(&self, priority: Priority, job: JobRef) -> Result<(), JobRef> {
+        match self.push_to_first_choice(priority, job) {
+            Err(job) if priority == Priority::Normal => {
+                self.registry.injector.push(priority, job)?;
+                self.registry.sleep.notify_one();
+                Ok(())
+            }
+            queued => queued,
+        }
+    }
+
+    /// The queue a spawn from this worker tries first: the own deque for
+    /// Normal, the injector for the rest; wakes a sibling if it took the job.
+    fn push_to_first_choice(&self, priority: Priority, job: JobRef) -> Result<(), JobRef> {
         let queued = if priority == Priority::Normal {
             self.deque.push(job)
         } else {
             self.registry.injector.push(priority, job)
         };
-        match queued {
-            Ok(()) => self.registry.sleep.notify_one(),
-            Err(job) => self.execute(job),
+        if queued.is_ok() {
+            self.registry.sleep.notify_one();
         }
-    }
-
-    /// Like `push`, but hands the job back instead of running it when no
-    /// queue has room (`try_spawn`, `Overflow::Reject`).
-    pub(crate) fn try_push(&self, priority: Priority, job: JobRef) -> Result<(), JobRef> {
-        let job = if priority == Priority::Normal {
-            match self.deque.push(job) {
-                Ok(()) => {
-                    self.registry.sleep.notify_one();
-                    return Ok(());
-                }
-                Err(job) => job,
-            }
-        } else {
-            job
-        };
-        self.registry.injector.push(priority, job)?;
-        self.registry.sleep.notify_one();
-        Ok(())
+        queued
     }
 
     // ----- waiting without blocking ------------------------------------------
