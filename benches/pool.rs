@@ -54,7 +54,7 @@ mod suite {
     use criterion::{BenchmarkGroup, Criterion, SamplingMode};
 
     use crate::common::{Settings, Work};
-    use crate::latency::Pace;
+    use crate::latency::{Pace, Split};
     use crate::systems::{Executors, Pool, Rayon, StdThread, Threadpool, Weft};
     use crate::{batch, channel, forkjoin, latency, resources, spawn, urgent};
 
@@ -149,41 +149,85 @@ mod suite {
         let idle = Pace::Idle(s.idle_gap);
         let mut g = group(c, "idle_dispatch_latency");
         g.bench_function(Weft::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 50, |n| latency::pool_latency::<Weft>(s, n, idle)))
+            b.iter_custom(|i| {
+                scaled(i, 50, |n| {
+                    latency::pool_latency::<Weft>(s, n, idle, &Split::default())
+                })
+            })
         });
         g.bench_function(Rayon::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 50, |n| latency::pool_latency::<Rayon>(s, n, idle)))
+            b.iter_custom(|i| {
+                scaled(i, 50, |n| {
+                    latency::pool_latency::<Rayon>(s, n, idle, &Split::default())
+                })
+            })
         });
         g.bench_function(Executors::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 50, |n| latency::pool_latency::<Executors>(s, n, idle)))
+            b.iter_custom(|i| {
+                scaled(i, 50, |n| {
+                    latency::pool_latency::<Executors>(s, n, idle, &Split::default())
+                })
+            })
         });
         g.bench_function(Threadpool::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 50, |n| latency::pool_latency::<Threadpool>(s, n, idle)))
+            b.iter_custom(|i| {
+                scaled(i, 50, |n| {
+                    latency::pool_latency::<Threadpool>(s, n, idle, &Split::default())
+                })
+            })
         });
         g.bench_function(StdThread::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 50, |n| latency::pool_latency::<StdThread>(s, n, idle)))
+            b.iter_custom(|i| {
+                scaled(i, 50, |n| {
+                    latency::pool_latency::<StdThread>(s, n, idle, &Split::default())
+                })
+            })
         });
         g.bench_function("park_unpark_floor", |b| {
-            b.iter_custom(|i| scaled(i, 50, |n| latency::floor_latency(n, idle, false)))
+            b.iter_custom(|i| {
+                scaled(i, 50, |n| {
+                    latency::floor_latency(n, idle, false, &Split::default())
+                })
+            })
         });
         g.finish();
 
         let busy = Pace::Busy;
         let mut g = group(c, "busy_dispatch_latency");
         g.bench_function(Weft::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 2000, |n| latency::pool_latency::<Weft>(s, n, busy)))
+            b.iter_custom(|i| {
+                scaled(i, 2000, |n| {
+                    latency::pool_latency::<Weft>(s, n, busy, &Split::default())
+                })
+            })
         });
         g.bench_function(Rayon::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 2000, |n| latency::pool_latency::<Rayon>(s, n, busy)))
+            b.iter_custom(|i| {
+                scaled(i, 2000, |n| {
+                    latency::pool_latency::<Rayon>(s, n, busy, &Split::default())
+                })
+            })
         });
         g.bench_function(Executors::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 2000, |n| latency::pool_latency::<Executors>(s, n, busy)))
+            b.iter_custom(|i| {
+                scaled(i, 2000, |n| {
+                    latency::pool_latency::<Executors>(s, n, busy, &Split::default())
+                })
+            })
         });
         g.bench_function(Threadpool::NAME, |b| {
-            b.iter_custom(|i| scaled(i, 2000, |n| latency::pool_latency::<Threadpool>(s, n, busy)))
+            b.iter_custom(|i| {
+                scaled(i, 2000, |n| {
+                    latency::pool_latency::<Threadpool>(s, n, busy, &Split::default())
+                })
+            })
         });
         g.bench_function("spin_floor", |b| {
-            b.iter_custom(|i| scaled(i, 2000, |n| latency::floor_latency(n, busy, true)))
+            b.iter_custom(|i| {
+                scaled(i, 2000, |n| {
+                    latency::floor_latency(n, busy, true, &Split::default())
+                })
+            })
         });
         g.finish();
     }

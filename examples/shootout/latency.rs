@@ -3,6 +3,7 @@
 //! sample) and on one kept busy (samples back to back). Two floors frame
 //! it: waking a parked thread, and handing a flag to a spinning one.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -23,6 +24,49 @@ pub enum Pace {
     Idle(Duration),
     /// Samples back to back: the workers are awake.
     Busy,
+}
+
+/// How an idle sample's latency divides, per system: the submitting call
+/// itself (the pool's `spawn`, the floor's `unpark`), which on a sleeping
+/// pool includes the wake-up system call, and the rest, from that call's
+/// return to the task's first instruction. Values in nanoseconds, one per
+/// sample; weftpool's A/A twin records under weftpool's name.
+#[derive(Default)]
+pub struct Split {
+    calls: RefCell<Vec<Series>>,
+    rests: RefCell<Vec<Series>>,
+}
+
+impl Split {
+    fn record(&self, system: &'static str, call: Vec<f64>, latency: &[f64]) {
+        let rest = latency.iter().zip(&call).map(|(l, c)| l - c).collect();
+        for (series, values) in [(&self.calls, call), (&self.rests, rest)] {
+            let mut series = series.borrow_mut();
+            match series.iter_mut().find(|s| s.system == system) {
+                Some(s) => s.values.extend(values),
+                None => series.push(Series { system, values }),
+            }
+        }
+    }
+
+    /// Per system, in first-recorded order: its name, the call's p50 and
+    /// the rest's p50 in nanoseconds, and the share of samples (0–1) whose
+    /// task started before the call returned: the woken thread took the
+    /// submitter's CPU as the wake-up system call returned, rather than
+    /// when the submitter went to sleep.
+    pub fn medians(&self) -> Vec<(&'static str, f64, f64, f64)> {
+        let calls = self.calls.borrow();
+        let rests = self.rests.borrow();
+        calls
+            .iter()
+            .zip(rests.iter())
+            .map(|(c, r)| {
+                let first = r.values.iter().filter(|&&rest| rest < 0.0).count();
+                let share = first as f64 / r.values.len().max(1) as f64;
+                (c.system, c.median(), r.median(), share)
+            })
+            .collect()
+    }
 }
 
 /// A latency written by the task that measured it; 0 means "not yet".
@@ -68,8 +112,14 @@ impl Slot {
     }
 }
 
-/// Dispatch latencies of `samples` tasks on `P`, in nanoseconds.
-pub fn pool_latency<P: Pool>(settings: &Settings, samples: usize, pace: Pace) -> Vec<f64> {
+/// Dispatch latencies of `samples` tasks on `P`, in nanoseconds; an idle
+/// pace also records each sample's split in `split`.
+pub fn pool_latency<P: Pool>(
+    settings: &Settings,
+    samples: usize,
+    pace: Pace,
+    split: &Split,
+) -> Vec<f64> {
     with_pool::<P, _>(settings, |pool| {
         let slot = Arc::new(Slot::default());
         // Warm up: threads started, first allocations done.
@@ -82,15 +132,20 @@ pub fn pool_latency<P: Pool>(settings: &Settings, samples: usize, pace: Pace) ->
         }
         let parks_before = pool.parks();
         let mut out = Vec::with_capacity(samples);
+        let mut calls = Vec::new();
         for _ in 0..samples {
             let s = slot.clone();
             let t0 = Instant::now();
             pool.spawn(move || s.put(t0));
             if let Pace::Idle(gap) = pace {
+                calls.push(t0.elapsed().as_nanos() as f64);
                 thread::sleep(gap);
             }
             out.push(slot.take(pace) as f64);
             pool.settle();
+        }
+        if !calls.is_empty() {
+            split.record(P::NAME, calls, &out);
         }
         if let (Some(before), Some(after)) = (parks_before, pool.parks()) {
             eprintln!(
@@ -115,8 +170,9 @@ struct Handoff {
 }
 
 /// The hand-off latency to a thread that parks (`spin` false) or spins
-/// (`spin` true) between samples, in nanoseconds.
-pub fn floor_latency(samples: usize, pace: Pace, spin: bool) -> Vec<f64> {
+/// (`spin` true) between samples, in nanoseconds; a parking thread at an
+/// idle pace also records each sample's split in `split`.
+pub fn floor_latency(samples: usize, pace: Pace, spin: bool, split: &Split) -> Vec<f64> {
     let h = Arc::new(Handoff {
         go: AtomicBool::new(false),
         stop: AtomicBool::new(false),
@@ -147,21 +203,29 @@ pub fn floor_latency(samples: usize, pace: Pace, spin: bool) -> Vec<f64> {
             .store(now.saturating_sub(told).max(1), Ordering::Release);
     });
     let mut out = Vec::with_capacity(samples);
+    let mut calls = Vec::new();
     for i in 0..samples + 10 {
+        let told = h.base.elapsed().as_nanos() as u64;
         // Relaxed: published by the Release store of `go` below.
-        h.told_at
-            .store(h.base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        h.told_at.store(told, Ordering::Relaxed);
         h.go.store(true, Ordering::Release);
         if !spin {
             waiter.thread().unpark();
         }
         if let Pace::Idle(gap) = pace {
+            let call = h.base.elapsed().as_nanos() as u64 - told;
             thread::sleep(gap);
+            if i >= 10 && !spin {
+                calls.push(call as f64);
+            }
         }
         let ns = h.slot.take(pace);
         if i >= 10 {
             out.push(ns as f64);
         }
+    }
+    if !calls.is_empty() {
+        split.record(PARK_FLOOR, calls, &out);
     }
     h.stop.store(true, Ordering::Relaxed);
     waiter.thread().unpark();
@@ -170,8 +234,9 @@ pub fn floor_latency(samples: usize, pace: Pace, spin: bool) -> Vec<f64> {
 }
 
 /// Dispatch latency on every pool and the floor that fits the pace,
-/// alternating in rounds; values in nanoseconds, all samples kept.
-pub fn run(settings: &Settings, pace: Pace) -> Vec<Series> {
+/// alternating in rounds; values in nanoseconds, all samples kept. An idle
+/// pace also fills `split`.
+pub fn run(settings: &Settings, pace: Pace, split: &Split) -> Vec<Series> {
     let total = match pace {
         Pace::Idle(_) => settings.idle_samples,
         Pace::Busy => settings.busy_samples,
@@ -182,19 +247,19 @@ pub fn run(settings: &Settings, pace: Pace) -> Vec<Series> {
     let mut trials: Vec<Trial<'_>> = vec![
         (
             Weft::NAME,
-            Box::new(move || pool_latency::<Weft>(s, per_round, pace)),
+            Box::new(move || pool_latency::<Weft>(s, per_round, pace, split)),
         ),
         (
             Rayon::NAME,
-            Box::new(move || pool_latency::<Rayon>(s, per_round, pace)),
+            Box::new(move || pool_latency::<Rayon>(s, per_round, pace, split)),
         ),
         (
             Executors::NAME,
-            Box::new(move || pool_latency::<Executors>(s, per_round, pace)),
+            Box::new(move || pool_latency::<Executors>(s, per_round, pace, split)),
         ),
         (
             Threadpool::NAME,
-            Box::new(move || pool_latency::<Threadpool>(s, per_round, pace)),
+            Box::new(move || pool_latency::<Threadpool>(s, per_round, pace, split)),
         ),
     ];
     match pace {
@@ -203,17 +268,17 @@ pub fn run(settings: &Settings, pace: Pace) -> Vec<Series> {
         Pace::Idle(_) => {
             trials.push((
                 StdThread::NAME,
-                Box::new(move || pool_latency::<StdThread>(s, per_round, pace)),
+                Box::new(move || pool_latency::<StdThread>(s, per_round, pace, split)),
             ));
             trials.push((
                 PARK_FLOOR,
-                Box::new(move || floor_latency(per_round, pace, false)),
+                Box::new(move || floor_latency(per_round, pace, false, split)),
             ));
         }
         // The floor for a thread that never stops looking.
         Pace::Busy => trials.push((
             SPIN_FLOOR,
-            Box::new(move || floor_latency(per_round, pace, true)),
+            Box::new(move || floor_latency(per_round, pace, true, split)),
         )),
     }
     alternate_twice(rounds, &mut trials, Weft::NAME, WEFT_AGAIN)

@@ -214,7 +214,8 @@ pub fn main() {
     if wanted("latency") {
         let peers = ["rayon", "executors", "threadpool", "std"];
         progress("dispatch latency, idle pool");
-        let idle = latency::run(&settings, Pace::Idle(settings.idle_gap));
+        let split = latency::Split::default();
+        let idle = latency::run(&settings, Pace::Idle(settings.idle_gap), &split);
         rows.push(
             latency_row("idle dispatch latency", 50.0, &idle)
                 .target(Target::ratio(0.9, &peers))
@@ -223,8 +224,28 @@ pub fn main() {
         rows.push(
             latency_row("idle dispatch latency", 99.0, &idle).target(Target::ratio(1.0, &peers)),
         );
+        let parts: Vec<String> = split
+            .medians()
+            .iter()
+            .map(|(system, call, rest, first)| {
+                format!(
+                    "{system} {:.2} + {:.2} µs ({:.0} %)",
+                    call / 1e3,
+                    rest / 1e3,
+                    first * 100.0
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            notes,
+            "idle dispatch, p50 of each sample's two parts, as \"submitting call + the rest\" (the \
+             pool's spawn or the floor's unpark, which includes the wake-up system call; then from \
+             its return to the task's first instruction; weftpool's twin counted with it), and in \
+             parentheses the share of samples whose task started before that call returned: {}",
+            parts.join(", ")
+        );
         progress("dispatch latency, busy pool");
-        let busy = latency::run(&settings, Pace::Busy);
+        let busy = latency::run(&settings, Pace::Busy, &split);
         rows.push(
             latency_row("busy dispatch latency", 50.0, &busy).target(Target::ratio(0.8, &peers)),
         );
