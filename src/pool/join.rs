@@ -156,6 +156,14 @@ fn sibling_wants_work(worker: &WorkerThread) -> bool {
     worker.share_requested() || !worker.registry().sleep.all_busy()
 }
 
+/// Always inlined into its callers (`join`, `ThreadPool::join`): a
+/// recursion through `join` then compiles to one function per closure type
+/// that calls itself, with the thread-local read of its worker in line. Left
+/// to the compiler's choice, a caller in another crate built without
+/// link-time optimisation got the reverse (`join` inlined here), and reached
+/// the thread-local through a call at every level (docs/benchmarks.md,
+/// "`join` is inlined into its caller").
+#[inline(always)]
 pub(crate) fn join_on_worker<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,
