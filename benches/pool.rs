@@ -146,49 +146,39 @@ mod suite {
 
     fn latency_benches(c: &mut Criterion) {
         let s = &settings();
+        // The split is the shoot-out's note; here it only collects idle samples.
+        let split = &Split::default();
         let idle = Pace::Idle(s.idle_gap);
         let mut g = group(c, "idle_dispatch_latency");
         g.bench_function(Weft::NAME, |b| {
-            b.iter_custom(|i| {
-                scaled(i, 50, |n| {
-                    latency::pool_latency::<Weft>(s, n, idle, &Split::default())
-                })
-            })
+            b.iter_custom(|i| scaled(i, 50, |n| latency::pool_latency::<Weft>(s, n, idle, split)))
         });
         g.bench_function(Rayon::NAME, |b| {
-            b.iter_custom(|i| {
-                scaled(i, 50, |n| {
-                    latency::pool_latency::<Rayon>(s, n, idle, &Split::default())
-                })
-            })
+            b.iter_custom(|i| scaled(i, 50, |n| latency::pool_latency::<Rayon>(s, n, idle, split)))
         });
         g.bench_function(Executors::NAME, |b| {
             b.iter_custom(|i| {
                 scaled(i, 50, |n| {
-                    latency::pool_latency::<Executors>(s, n, idle, &Split::default())
+                    latency::pool_latency::<Executors>(s, n, idle, split)
                 })
             })
         });
         g.bench_function(Threadpool::NAME, |b| {
             b.iter_custom(|i| {
                 scaled(i, 50, |n| {
-                    latency::pool_latency::<Threadpool>(s, n, idle, &Split::default())
+                    latency::pool_latency::<Threadpool>(s, n, idle, split)
                 })
             })
         });
         g.bench_function(StdThread::NAME, |b| {
             b.iter_custom(|i| {
                 scaled(i, 50, |n| {
-                    latency::pool_latency::<StdThread>(s, n, idle, &Split::default())
+                    latency::pool_latency::<StdThread>(s, n, idle, split)
                 })
             })
         });
         g.bench_function("park_unpark_floor", |b| {
-            b.iter_custom(|i| {
-                scaled(i, 50, |n| {
-                    latency::floor_latency(n, idle, false, &Split::default())
-                })
-            })
+            b.iter_custom(|i| scaled(i, 50, |n| latency::floor_latency(n, idle, false, split)))
         });
         g.finish();
 
@@ -197,37 +187,33 @@ mod suite {
         g.bench_function(Weft::NAME, |b| {
             b.iter_custom(|i| {
                 scaled(i, 2000, |n| {
-                    latency::pool_latency::<Weft>(s, n, busy, &Split::default())
+                    latency::pool_latency::<Weft>(s, n, busy, split)
                 })
             })
         });
         g.bench_function(Rayon::NAME, |b| {
             b.iter_custom(|i| {
                 scaled(i, 2000, |n| {
-                    latency::pool_latency::<Rayon>(s, n, busy, &Split::default())
+                    latency::pool_latency::<Rayon>(s, n, busy, split)
                 })
             })
         });
         g.bench_function(Executors::NAME, |b| {
             b.iter_custom(|i| {
                 scaled(i, 2000, |n| {
-                    latency::pool_latency::<Executors>(s, n, busy, &Split::default())
+                    latency::pool_latency::<Executors>(s, n, busy, split)
                 })
             })
         });
         g.bench_function(Threadpool::NAME, |b| {
             b.iter_custom(|i| {
                 scaled(i, 2000, |n| {
-                    latency::pool_latency::<Threadpool>(s, n, busy, &Split::default())
+                    latency::pool_latency::<Threadpool>(s, n, busy, split)
                 })
             })
         });
         g.bench_function("spin_floor", |b| {
-            b.iter_custom(|i| {
-                scaled(i, 2000, |n| {
-                    latency::floor_latency(n, busy, true, &Split::default())
-                })
-            })
+            b.iter_custom(|i| scaled(i, 2000, |n| latency::floor_latency(n, busy, true, split)))
         });
         g.finish();
     }
